@@ -3,11 +3,14 @@
  * Keys are made fresh at every start and live only in memory (or in a test's temp dir): no key is ever
  * committed. Production never uses this: there, upstream certificates chain to the system trust store.
  */
-import { webcrypto, createPrivateKey, X509Certificate as NodeX509 } from 'node:crypto';
+import { webcrypto, createPrivateKey } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { isIP } from 'node:net';
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+type CryptoKey = webcrypto.CryptoKey;
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
+
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 const rsaParams = {
   name: 'RSASSA-PKCS1-v1_5',
@@ -32,12 +35,12 @@ export interface Pki {
 }
 
 async function exportKeyPem(key: CryptoKey): Promise<string> {
-  const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key as webcrypto.CryptoKey));
+  const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key));
   return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8' }).toString();
 }
 
 function generateKeys(): Promise<CryptoKeyPair> {
-  return webcrypto.subtle.generateKey(rsaParams, true, ['sign', 'verify']) as Promise<CryptoKeyPair>;
+  return webcrypto.subtle.generateKey(rsaParams, true, ['sign', 'verify']);
 }
 
 const day = 24 * 3600 * 1000;
@@ -97,8 +100,4 @@ export async function createPki(commonName = 'xoauth2-relay sandbox CA'): Promis
   };
 }
 
-/** SHA-1 and SHA-256 thumbprints (hex, upper case) of a PEM certificate, as Entra shows and MSAL sends them. */
-export function certificateThumbprints(certPem: string): { sha1: string; sha256: string } {
-  const cert = new NodeX509(certPem);
-  return { sha1: cert.fingerprint.replaceAll(':', ''), sha256: cert.fingerprint256.replaceAll(':', '') };
-}
+export { certificateThumbprints } from '../auth/certificate-thumbprints.js';

@@ -1,0 +1,94 @@
+/**
+ * The `xoauth2-relay` command line. Each command lives in its own file; this one only wires names, options,
+ * help and exit codes.
+ */
+import { Command, CommanderError } from 'commander';
+import { checkConfigCommand } from './check-config.js';
+import { reportFailure, type GlobalOptions } from './context.js';
+import { exitCodeHelp, exitCodes } from './exit-codes.js';
+import { hashPasswordCommand } from './hash-password.js';
+import { loginCommand } from './login.js';
+import { logoutCommand } from './logout.js';
+import { sandboxCommand } from './sandbox.js';
+import { statusCommand } from './status.js';
+
+type Action = (...args: never[]) => Promise<number> | number;
+
+/** Runs a command and leaves with its exit code; errors become a sentence and a code, never a stack trace. */
+function run<A extends Action>(action: A) {
+  return async (...args: Parameters<A>) => {
+    let code: number;
+    try {
+      code = await action(...args);
+    } catch (err) {
+      code = reportFailure(err);
+    }
+    process.exitCode = code;
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('xoauth2-relay')
+    .description('Lets password-only printers and scanners use Exchange Online: plain SMTP/POP3/IMAP in, OAuth 2.0 (XOAUTH2) out.')
+    .option('-c, --config <file>', 'configuration file (default: $XOAUTH2_RELAY_CONFIG, else /etc/xoauth2-relay/config.yaml)')
+    .option('-v, --verbose', 'log JSON lines to standard error (debug level)')
+    .addHelpText('after', exitCodeHelp)
+    .showHelpAfterError()
+    .exitOverride();
+
+  const globals = (cmd: Command): GlobalOptions => cmd.optsWithGlobals<GlobalOptions>();
+
+  program
+    .command('check-config')
+    .description('check the configuration and list every problem at once, each with its key, value and fix')
+    .action(run((_opts: unknown, cmd: Command) => checkConfigCommand(globals(cmd))));
+
+  program
+    .command('login')
+    .description('get the token of an account: shows a device code and link (or a browser link), waits for the sign-in')
+    .argument('<account>', 'account name from the configuration')
+    .option('--browser', 'sign in through a browser on this machine (PKCE, loopback redirect) instead of a device code')
+    .action(run((account: string, _opts: unknown, cmd: Command) => loginCommand(account, globals(cmd) as GlobalOptions & { browser?: boolean })));
+
+  program
+    .command('logout')
+    .description('delete the token of an account (its state becomes not-acquired)')
+    .argument('<account>', 'account name from the configuration')
+    .action(run((account: string, _opts: unknown, cmd: Command) => logoutCommand(account, globals(cmd))));
+
+  program
+    .command('status')
+    .description('one line per account: token state, mailbox, expiry or reason (exit 0 only when every account is acquired)')
+    .option('--json', 'print JSON instead')
+    .action(run((_opts: unknown, cmd: Command) => statusCommand(globals(cmd) as GlobalOptions & { json?: boolean })));
+
+  program
+    .command('hash-password')
+    .description('read a password (hidden at a terminal, or one line from standard input) and print its scrypt hash for the config')
+    .action(run(() => hashPasswordCommand()));
+
+  program
+    .command('sandbox')
+    .description('run the built-in identity platform simulator (no Microsoft tenant needed) and print a config that uses it')
+    .option('--port <port>', 'HTTPS port of the simulator', '8443')
+    .option('--state-dir <dir>', 'where the sandbox config, CA and tokens go', '.xoauth2-relay-sandbox')
+    .action(run((opts: { port: string; stateDir: string }) => sandboxCommand(opts)));
+
+  for (const cmd of program.commands) cmd.addHelpText('after', exitCodeHelp).exitOverride();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version are not errors; anything else commander rejects is a wrong command line.
+      process.exitCode = err.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
+      return;
+    }
+    process.exitCode = reportFailure(err);
+  }
+}
+
+await main(process.argv);

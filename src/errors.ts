@@ -38,6 +38,11 @@ export const catalogue = {
   STORE_KEY_INVALID: { kind: 'config', message: 'token-store key is not usable: XOAUTH2_RELAY_KEY (or the credential/key file) must hold 32 bytes as 64 hex digits or base64' },
   STORE_DECRYPT_FAILED: { kind: 'internal', message: 'token store cannot be decrypted with this key (wrong key, or the file was altered): restore the key, or delete the token file and sign in again' },
   STORE_WRITE_FAILED: { kind: 'internal', message: 'token store cannot be written: check that stateDir exists, is writable by the service user and the disk is not full' },
+  STORE_READ_FAILED: { kind: 'internal', message: 'token store cannot be read: check that stateDir/tokens and its files are readable by the service user' },
+  STORE_KEY_MISSING: { kind: 'config', message: 'no token-store key: set XOAUTH2_RELAY_KEY, provide the systemd credential xoauth2-relay-key, or let the relay create stateDir/token-store.key' },
+  STORE_KEY_UNREADABLE: { kind: 'config', message: 'token-store key file cannot be read: check its path and that the service user may read it' },
+  STORE_KEY_INSECURE: { kind: 'config', message: 'token-store key file is readable by group or others: run `chmod 600` on it (and check who could have copied it)' },
+  ACCOUNT_NAME_INVALID: { kind: 'config', message: 'account name is not usable: use 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit' },
 
   // ── identity platform ────────────────────────────────────────────────────────
   TOKEN_NOT_ACQUIRED: {
@@ -76,6 +81,8 @@ export const catalogue = {
     message: 'connection from an address that no device is allowed from',
     replies: { smtp: '530 5.7.0 Authentication required', imap: 'NO [AUTHENTICATIONFAILED] Not allowed from this address', pop3: '-ERR [AUTH] Not allowed from this address' },
   },
+
+  PASSWORD_HASH_INVALID: { kind: 'config', message: 'a device passwordHash is not a valid scrypt hash: create one with `xoauth2-relay hash-password`' },
 
   // ── internal ─────────────────────────────────────────────────────────────────
   INTERNAL: { kind: 'internal', message: 'internal error: see the log line for details' },

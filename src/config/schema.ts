@@ -80,6 +80,9 @@ export const accountSchema = z
     clientSecretEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).nullable().default(null).meta({ description: 'name of an environment variable holding the client secret (client-credentials), instead of clientSecretFile' }),
     certificateFile: optionalFile('PEM certificate uploaded to the app registration (client-credentials with a certificate)'),
     privateKeyFile: optionalFile('PEM private key of certificateFile'),
+    senderPolicy: z.enum(['keep', 'rewrite-envelope', 'rewrite-from']).default('rewrite-envelope').meta({
+      description: 'what happens to a device\'s sender address: keep (as sent; the mailbox needs Send As rights for it in Exchange), rewrite-envelope (MAIL FROM becomes the mailbox), rewrite-from (also the From header; the original goes to Reply-To and an X-Original-From trace header)',
+    }),
     redirectPort: port.default(0).meta({ description: 'browser flow: loopback port for the redirect (0: any free port; register http://localhost as a redirect URI of a "Mobile and desktop" platform)' }),
   })
   .strict();
@@ -90,6 +93,8 @@ const device = z
     username: z.string().min(1).nullable().default(null).meta({ description: 'user name the device logs in with (null: admitted by source address only, SMTP only)', example: 'mfp2' }),
     passwordHash: z.string().nullable().default(null).meta({ description: 'scrypt hash of the device password, made with `xoauth2-relay hash-password`', secret: true, example: 'scrypt$32768$8$1$…' }),
     account: z.string().meta({ description: 'account (key under `accounts`) whose mailbox this device uses', example: 'scanner' }),
+    allowedSenders: z.array(z.string().min(1)).default([]).meta({ description: 'SMTP: envelope senders this device may use (addresses, or @domain for a whole domain; empty: any)' }),
+    allowedRecipientDomains: z.array(z.string().min(1)).default([]).meta({ description: 'SMTP: domains this device may send to (empty: any)' }),
     allowFrom: z
       .array(z.string().refine((v) => parseCidr(v) !== null, { message: 'not an address or CIDR range' }).meta({ hint: 'write an address (192.168.10.50) or a range (192.168.10.0/24, fd00::/64)' }))
       .default([])
@@ -128,6 +133,18 @@ export const configSchema = z
         listen: z.array(listener(2525, 'none')).default([{ host: '0.0.0.0', port: 2525, tls: 'none' }]).meta({ description: 'device-facing SMTP listeners (use port 25 or 587 for devices that cannot change it)' }),
         upstream: upstream('smtp.office365.com', 587, 'Exchange Online SMTP submission (STARTTLS required)'),
         maxMessageBytes: z.number().int().min(1024).default(35 * 1024 * 1024).meta({ description: 'largest message accepted from a device (Exchange Online default limit: 35 MB)' }),
+        maxConnectionsPerAddress: z.number().int().min(1).default(20).meta({ description: 'simultaneous device connections allowed from one source address' }),
+        delivery: z
+          .object({
+            maxConnectionsPerMailbox: z.number().int().min(1).max(20).default(3).meta({ description: 'upstream connections per mailbox at once (Exchange Online allows 3)' }),
+            maxMessagesPerMinute: z.number().int().min(1).default(30).meta({ description: 'messages per minute per mailbox (Exchange Online allows 30)' }),
+            retryInitialSeconds: z.number().min(0.05).default(60).meta({ description: 'first delay after a temporary failure (4xx, network); doubles with jitter up to retryMaxSeconds' }),
+            retryMaxSeconds: z.number().min(0.1).default(3600).meta({ description: 'longest delay between delivery attempts' }),
+            maxAgeHours: z.number().min(0.001).default(72).meta({ description: 'a message still undelivered (deferred, or held for a missing token) after this long is dead-lettered' }),
+          })
+          .strict()
+          .prefault({})
+          .meta({ description: 'delivery to Exchange Online: pacing and retries' }),
       })
       .strict()
       .prefault({})

@@ -84,6 +84,65 @@ export const catalogue = {
 
   PASSWORD_HASH_INVALID: { kind: 'config', message: 'a device passwordHash is not a valid scrypt hash: create one with `xoauth2-relay hash-password`' },
 
+  // ── spool ────────────────────────────────────────────────────────────────────
+  MESSAGE_TOO_LARGE: {
+    kind: 'device',
+    message: 'device sent a message larger than smtp.maxMessageBytes: lower the scan resolution or split the job (nothing was kept)',
+    replies: { smtp: '552 5.3.4 Message too big for the relay' },
+  },
+  SPOOL_WRITE_FAILED: {
+    kind: 'internal',
+    message: 'the spool cannot be written: check that stateDir/spool is writable by the service user and the disk is not full',
+    replies: { smtp: '452 4.3.1 Relay cannot store the message now, try again later' },
+  },
+
+  // ── delivery to Exchange Online (what the queue and the dead-letter folder show) ─
+  UPSTREAM_UNREACHABLE: { kind: 'upstream', message: 'the upstream SMTP server could not be reached or dropped the connection (network or DNS): retrying with back-off' },
+  UPSTREAM_TLS_FAILED: { kind: 'upstream', message: 'TLS with the upstream SMTP server failed (no STARTTLS, or a certificate that is not trusted): check smtp.upstream and upstreamTls.extraCaFile; retrying with back-off' },
+  UPSTREAM_TEMPORARY: { kind: 'upstream', message: 'Exchange answered with a temporary failure (4xx): retrying with back-off' },
+  UPSTREAM_TOKEN_REJECTED: { kind: 'upstream', message: 'Exchange refused the access token even after a refresh (535 5.7.3): check the app\'s SMTP.Send permission (SMTP.SendAsApp and the Exchange service principal for client-credentials) and that the account\'s mailbox is the signed-in user or one it may use; retrying with back-off' },
+  UPSTREAM_SMTP_AUTH_DISABLED: { kind: 'upstream', message: 'Exchange has SMTP AUTH switched off (535 5.7.139): enable it for the tenant with `Set-TransportConfig -SmtpClientAuthenticationDisabled $false` or for the mailbox with `Set-CASMailbox <mailbox> -SmtpClientAuthenticationDisabled $false` (Security Defaults also block it), then `xoauth2-relay queue retry <id>`' },
+  UPSTREAM_BASIC_AUTH_REFUSED: { kind: 'upstream', message: 'Exchange refused basic authentication (550 5.7.30): the upstream session did not use XOAUTH2; check that smtp.upstream is smtp.office365.com:587' },
+  UPSTREAM_NOT_AUTHENTICATED: { kind: 'upstream', message: 'Exchange says the session was not authenticated (530 5.7.57): the upstream did not offer AUTH XOAUTH2 after STARTTLS; check that smtp.upstream is smtp.office365.com:587' },
+  UPSTREAM_SEND_AS_DENIED: { kind: 'upstream', message: 'the mailbox may not send as this sender (5.7.60 / SendAsDenied): set the account\'s senderPolicy to rewrite-envelope (or rewrite-from), or grant the mailbox Send As rights for that sender in Exchange' },
+  UPSTREAM_QUOTA_EXCEEDED: { kind: 'upstream', message: 'the mailbox reached Exchange Online\'s sending quota (SubmissionQuotaExceeded: 10,000 recipients a day): wait for the quota to recover, or spread the devices over more mailboxes' },
+  UPSTREAM_MESSAGE_TOO_LARGE: { kind: 'upstream', message: 'Exchange refused the message as too large (552 / 5.2.270; 35 MB by default): lower the scan resolution or split the job, or raise the mailbox limit with `Set-Mailbox <mailbox> -MaxSendSize` (up to 150 MB)' },
+  UPSTREAM_RECIPIENT_REJECTED: { kind: 'upstream', message: 'Exchange refused the recipient (5.1.x: unknown address or not allowed): correct the address in the device\'s address book' },
+  UPSTREAM_REJECTED: { kind: 'upstream', message: 'Exchange refused the message permanently (5xx): see the reply' },
+  DELIVERY_EXPIRED: { kind: 'upstream', message: 'the message could not be delivered within smtp.delivery.maxAgeHours: fix the last reason shown, then `xoauth2-relay queue retry <id>`' },
+
+  // ── SMTP from devices ────────────────────────────────────────────────────────
+  SMTP_AUTH_REQUIRED: {
+    kind: 'device',
+    message: 'a client neither logged in nor came from an address a device is admitted from (open-relay attempt or misconfigured device)',
+    replies: { smtp: '530 5.7.0 Authentication required: log in, or ask the administrator to admit this address' },
+  },
+  SENDER_NOT_ALLOWED: {
+    kind: 'device',
+    message: 'the device used a sender address its allowedSenders do not list',
+    replies: { smtp: '550 5.7.1 Sender address not allowed for this device' },
+  },
+  RECIPIENT_NOT_ALLOWED: {
+    kind: 'device',
+    message: 'the device sent to a domain its allowedRecipientDomains do not list',
+    replies: { smtp: '550 5.7.1 Recipient domain not allowed for this device' },
+  },
+  TOO_MANY_RECIPIENTS: {
+    kind: 'device',
+    message: 'more recipients than Exchange Online accepts in one message (500)',
+    replies: { smtp: '452 4.5.3 Too many recipients: send the rest in another message' },
+  },
+  TOO_MANY_CONNECTIONS: {
+    kind: 'device',
+    message: 'too many simultaneous connections from one address (smtp.maxConnectionsPerAddress)',
+    replies: { smtp: '421 4.7.0 Too many connections from your address, try again later', imap: 'BYE Too many connections from your address', pop3: '-ERR [SYS/TEMP] Too many connections from your address' },
+  },
+  SPOOL_UNAVAILABLE: {
+    kind: 'internal',
+    message: 'the message could not be written to the spool: check that stateDir is writable and the disk is not full',
+    replies: { smtp: '451 4.3.0 Relay could not store the message, try again later' },
+  },
+
   // ── internal ─────────────────────────────────────────────────────────────────
   INTERNAL: { kind: 'internal', message: 'internal error: see the log line for details' },
 } as const satisfies Record<string, CatalogueEntry>;

@@ -51,14 +51,18 @@ export function classifyIdentityError(err: unknown): IdentityFailure {
   if (!(err instanceof AuthError)) {
     return { class: 'transient', reason: `identity request failed: ${err instanceof Error ? err.message : String(err)}`, error: 'unknown', aadsts: null };
   }
-  const error = err.errorCode;
   const text = `${err.errorMessage ?? ''} ${err.message}`;
+  // MSAL reports device-code polling errors other than authorization_pending as post_request_failed,
+  // with the platform's error name in the message.
+  const polled = err.errorCode === 'post_request_failed' ? /\b(authorization_declined|expired_token|bad_verification_code|slow_down|invalid_grant|access_denied)\b/.exec(text)?.[1] : undefined;
+  const error = polled ?? err.errorCode;
   const aadsts = aadstsOf(text);
   const status = (err as AuthError & { status?: number }).status;
   const words = aadsts !== null ? aadstsReasons[aadsts] : undefined;
 
-  if (error === 'authorization_declined') return { class: 'declined', reason: 'the sign-in was declined at the device-login page: start it again', error, aadsts };
-  if (error === 'expired_token' || error === 'device_code_expired' || error === 'user_timeout_reached') {
+  if (error === 'slow_down') return { class: 'expired', reason: 'the identity platform asked to poll more slowly and ended this sign-in: start it again', error, aadsts };
+  if (error === 'authorization_declined' || error === 'access_denied') return { class: 'declined', reason: 'the sign-in was declined at the device-login page: start it again', error, aadsts };
+  if (error === 'expired_token' || error === 'bad_verification_code' || error === 'device_code_expired' || error === 'user_timeout_reached') {
     return { class: 'expired', reason: 'the device code expired before anyone signed in: start the sign-in again', error, aadsts };
   }
   if (typeof status === 'number' && (status >= 500 || status === 429)) {

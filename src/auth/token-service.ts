@@ -103,7 +103,10 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string] }> 
     this.lastRefresh = persisted?.lastRefresh ? new Date(persisted.lastRefresh) : this.lastRefresh;
     let next: TokenState = persisted?.token ?? { state: hasToken ? 'acquired' : 'not-acquired', ...(hasToken ? { expiresAt: null, lastRefresh: this.lastRefresh?.toISOString() ?? '', scopes: [] } : {}) } as TokenState;
     if (next.state === 'acquired' && !hasToken) next = { state: 'not-acquired' };
-    if (next.state === 'waiting-authorization' && (!this.signIn.active || Date.parse(next.expiresAt) < this.now())) {
+    // A waiting sign-in is real only while the process polling for it lives (this one, or a CLI `login`).
+    const poller = persisted?.writer ?? 0;
+    const polling = poller === process.pid ? this.signIn.active : processAlive(poller);
+    if (next.state === 'waiting-authorization' && (!polling || Date.parse(next.expiresAt) < this.now())) {
       next = hasToken ? { state: 'acquired', expiresAt: null, lastRefresh: this.lastRefresh?.toISOString() ?? '', scopes: [] } : { state: 'not-acquired' };
     }
     if (next.state !== 'acquired') this.cached = null;
@@ -295,5 +298,15 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string] }> 
         .catch((err) => this.log.error(errorFields(err), 'could not write the account state file'));
     }
     if (changed) this.emit('state', next, this.name);
+  }
+}
+
+function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -1,0 +1,43 @@
+/**
+ * TLS settings, kept apart by direction. Device-facing: the site's certificate, and (only if the operator
+ * asks) TLS 1.0/1.1 with old ciphers for devices that know nothing newer — Node 20 needs both
+ * `minVersion: 'TLSv1'` and `ciphers: 'DEFAULT@SECLEVEL=0'` for that. Upstream: always TLS 1.2+, always
+ * verified against the system roots (plus an extra CA for tests or private peers), never the legacy options.
+ */
+import { readFileSync } from 'node:fs';
+import { rootCertificates, type SecureContextOptions, type ConnectionOptions } from 'node:tls';
+import type { Config } from '../config/schema.js';
+
+export interface DeviceTlsMaterial {
+  cert: string;
+  key: string;
+}
+
+/** Reads the device-facing certificate once; null when the config names none (then only tls: none listeners exist). */
+export function loadDeviceTlsMaterial(config: Config): DeviceTlsMaterial | null {
+  if (!config.tls.certFile || !config.tls.keyFile) return null;
+  return { cert: readFileSync(config.tls.certFile, 'utf8'), key: readFileSync(config.tls.keyFile, 'utf8') };
+}
+
+/** Options for a device-facing TLS server (STARTTLS or implicit). */
+export function deviceTlsOptions(material: DeviceTlsMaterial, legacyDevices: boolean): SecureContextOptions {
+  return {
+    cert: material.cert,
+    key: material.key,
+    ...(legacyDevices ? { minVersion: 'TLSv1' as const, ciphers: 'DEFAULT@SECLEVEL=0' } : { minVersion: 'TLSv1.2' as const }),
+  };
+}
+
+/** Options for a client connection to an upstream mail server: verified, TLS 1.2+. */
+export function upstreamTlsOptions(host: string, extraCaPem: string | null): ConnectionOptions {
+  return {
+    servername: host,
+    minVersion: 'TLSv1.2',
+    rejectUnauthorized: true,
+    ...(extraCaPem ? { ca: [...rootCertificates, extraCaPem] } : {}),
+  };
+}
+
+export function loadUpstreamExtraCa(config: Config): string | null {
+  return config.upstreamTls.extraCaFile ? readFileSync(config.upstreamTls.extraCaFile, 'utf8') : null;
+}

@@ -1,0 +1,240 @@
+/**
+ * The token service with real msal-node against the sandbox identity simulator over HTTPS: no mocks.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { decodeJwt } from 'jose';
+import { TokenServices } from '../../src/auth/token-services.js';
+import type { TokenState } from '../../src/auth/token-state.js';
+import { isRelayError } from '../../src/errors.js';
+import { createPki } from '../../src/sandbox/pki.js';
+import { SANDBOX_MAILBOX } from '../../src/sandbox/sandbox-config.js';
+import { eventually, startSandboxEnv, type SandboxEnv } from '../support/sandbox-env.js';
+
+const envs: SandboxEnv[] = [];
+const secretsSeen = new Set<string>();
+after(() => Promise.all(envs.map((e) => e.close())));
+
+
+async function world(opts: Parameters<typeof startSandboxEnv>[0] = {}): Promise<{ env: SandboxEnv; services: TokenServices }> {
+  const env = await startSandboxEnv({ sim: { pollIntervalSec: 1, ...opts.sim }, config: opts.config });
+  envs.push(env);
+  const services = await TokenServices.create(env.config, env.logger, { ...process.env, XOAUTH2_RELAY_KEY: 'ab'.repeat(32) });
+  await services.start();
+  return { env, services };
+}
+
+function nextState(services: TokenServices, account: string, wanted: TokenState['state']): Promise<TokenState> {
+  return new Promise((resolve) => {
+    const s = services.get(account);
+    const on = (state: TokenState) => {
+      if (state.state === wanted) {
+        s.off('state', on);
+        resolve(state);
+      }
+    };
+    s.on('state', on);
+  });
+}
+
+async function signIn(env: SandboxEnv, services: TokenServices, account = 'scanner'): Promise<void> {
+  const acquired = nextState(services, account, 'acquired');
+  const prompt = await services.get(account).startDeviceCode();
+  assert.equal(services.get(account).state.state, 'waiting-authorization');
+  env.sim.approve(prompt.userCode, SANDBOX_MAILBOX);
+  await acquired;
+}
+
+/** All refresh-token secrets in the decrypted MSAL cache of an account. */
+async function storedRefreshTokens(services: TokenServices, env: SandboxEnv): Promise<string[]> {
+  const { createEncryptedFileStore } = await import('../../src/auth/store/index.js');
+  const store = createEncryptedFileStore({ stateDir: env.config.stateDir, key: Buffer.from('ab'.repeat(32), 'hex') });
+  const text = await store.load('scanner');
+  if (!text) return [];
+  const cache = JSON.parse(text) as { RefreshToken?: Record<string, { secret: string }> };
+  void services;
+  return Object.values(cache.RefreshToken ?? {}).map((t) => t.secret);
+}
+
+test('device code: pending, then approved, gives acquired and a valid token', async () => {
+  const { env, services } = await world();
+  const service = services.get('scanner');
+  assert.equal(service.state.state, 'not-acquired');
+  await assert.rejects(services.accessTokenFor('scanner'), (err) => isRelayError(err, 'TOKEN_NOT_ACQUIRED'));
+
+  const acquired = nextState(services, 'scanner', 'acquired');
+  const prompt = await service.startDeviceCode();
+  const waiting = service.state as TokenState;
+  if (waiting.state !== 'waiting-authorization') assert.fail(`expected waiting-authorization, got ${waiting.state}`);
+  assert.equal(waiting.userCode, prompt.userCode);
+  assert.equal(prompt.verificationUri, env.sim.verificationUri);
+  assert.ok(prompt.expiresAt.getTime() > Date.now() + 60_000);
+  await new Promise((r) => setTimeout(r, 1500)); // at least one authorization_pending poll
+  assert.equal(service.state.state, 'waiting-authorization');
+  env.sim.approve(prompt.userCode, SANDBOX_MAILBOX);
+  const state = await acquired;
+
+  const token = await services.accessTokenFor('scanner');
+  secretsSeen.add(token.token);
+  const claims = decodeJwt(token.token);
+  assert.equal(claims.upn, SANDBOX_MAILBOX);
+  assert.equal(claims.aud, 'https://outlook.office.com');
+  assert.match(String(claims.scp), /SMTP\.Send/);
+  assert.equal(state.state === 'acquired' && state.expiresAt, token.expiresAt.toISOString());
+  for (const rt of await storedRefreshTokens(services, env)) secretsSeen.add(rt);
+
+  // The token file holds no token in plaintext (nor base64 of one).
+  const dir = join(env.config.stateDir, 'tokens');
+  for (const file of await readdir(dir)) {
+    const raw = await readFile(join(dir, file), 'utf8');
+    for (const secret of [token.token, ...(await storedRefreshTokens(services, env))]) {
+      assert.ok(!raw.includes(secret) && !raw.includes(Buffer.from(secret).toString('base64')), 'token in plaintext on disk');
+      assert.ok(!raw.includes(secret.slice(20, 60)), 'part of a token in plaintext on disk');
+    }
+  }
+  await services.stop();
+});
+
+test('device code declined or expired: back to not-acquired with the reason', async () => {
+  const { env, services } = await world({ sim: { deviceCodeLifetimeSec: 2 } });
+  const service = services.get('scanner');
+  const back = nextState(services, 'scanner', 'not-acquired');
+  const prompt = await service.startDeviceCode();
+  env.sim.decline(prompt.userCode);
+  await back;
+  assert.match(service.lastSignInFailure ?? '', /declined/);
+
+  const again = nextState(services, 'scanner', 'not-acquired');
+  await service.startDeviceCode();
+  await again; // nobody approves within 2 s
+  assert.match(service.lastSignInFailure ?? '', /expired/);
+  await services.stop();
+});
+
+test('expiring access token: silent refresh, the rotated refresh token is persisted first', async () => {
+  // 602 s lifetime: inside the 600 s refresh margin after two seconds (MSAL rounds expiry to whole seconds).
+  const { env, services } = await world({ sim: { accessTokenLifetimeSec: 602 } });
+  await signIn(env, services);
+  const first = await services.accessTokenFor('scanner');
+  const refreshBefore = await storedRefreshTokens(services, env);
+  const requestsBefore = env.sim.stats.byGrant.refresh_token ?? 0;
+  await new Promise((r) => setTimeout(r, 2500));
+  const second = await services.accessTokenFor('scanner');
+  secretsSeen.add(first.token).add(second.token);
+  assert.notEqual(second.token, first.token);
+  assert.equal((env.sim.stats.byGrant.refresh_token ?? 0) - requestsBefore, 1);
+  const refreshAfter = await storedRefreshTokens(services, env);
+  for (const rt of [...refreshBefore, ...refreshAfter]) secretsSeen.add(rt);
+  assert.equal(refreshAfter.length, 1);
+  assert.ok(!refreshBefore.includes(refreshAfter[0]!), 'the rotated refresh token replaced the old one on disk');
+  await services.stop();
+});
+
+test('revoked refresh token: the account turns invalid with a reason in words', async () => {
+  const { env, services } = await world({ sim: { accessTokenLifetimeSec: 602 } });
+  await signIn(env, services);
+  secretsSeen.add((await services.accessTokenFor('scanner')).token);
+  env.sim.revokeRefreshTokens(SANDBOX_MAILBOX);
+  const invalid = nextState(services, 'scanner', 'invalid');
+  await new Promise((r) => setTimeout(r, 2500));
+  await assert.rejects(services.accessTokenFor('scanner'), (err) => isRelayError(err, 'TOKEN_INVALID'));
+  const state = await invalid;
+  assert.match(state.state === 'invalid' ? state.reason : '', /revoked.*sign in again/);
+  // Invalid stays invalid without hammering the platform.
+  const before = env.sim.stats.tokenRequests;
+  await assert.rejects(services.accessTokenFor('scanner'), (err) => isRelayError(err, 'TOKEN_INVALID'));
+  assert.equal(env.sim.stats.tokenRequests, before);
+  // A new sign-in makes it acquired again.
+  await signIn(env, services);
+  secretsSeen.add((await services.accessTokenFor('scanner')).token);
+  await services.stop();
+});
+
+test('identity platform unreachable: the token is kept, still acquired, retried, nothing deleted', async () => {
+  const { env, services } = await world({ sim: { accessTokenLifetimeSec: 3600 }, config: { identity: { tokens: { retryInitialSeconds: 0.2, retryMaxSeconds: 0.5 } } } });
+  await signIn(env, services);
+  const token = await services.accessTokenFor('scanner');
+  secretsSeen.add(token.token);
+  for (const mode of ['http503', 'reset'] as const) {
+    env.sim.setOutage(mode);
+    // Upstream rejected the token: a forced refresh is needed, the platform is down.
+    await assert.rejects(services.tokenRejected('scanner', (await services.accessTokenFor('scanner').catch(() => token)).token), (err) => isRelayError(err, 'TOKEN_REFRESH_FAILED'));
+    assert.equal(services.get('scanner').state.state, 'acquired');
+    assert.ok((await storedRefreshTokens(services, env)).length === 1, 'refresh token still stored');
+    env.sim.setOutage('none');
+    // The retry timer refreshes on its own once the platform is back.
+    const refreshed = await eventually(() => services.accessTokenFor('scanner'), 5000, 'refresh after outage');
+    secretsSeen.add(refreshed.token);
+  }
+  await services.stop();
+});
+
+test('a restarted process finds its token; 1,000 concurrent callers on a cold account cause one token request', async () => {
+  const { env, services } = await world();
+  await signIn(env, services);
+  secretsSeen.add((await services.accessTokenFor('scanner')).token);
+  await services.stop();
+
+  const restarted = await TokenServices.create(env.config, env.logger, { ...process.env, XOAUTH2_RELAY_KEY: 'ab'.repeat(32) });
+  await restarted.start();
+  assert.equal(restarted.get('scanner').state.state, 'acquired');
+  const before = env.sim.stats.tokenRequests;
+  const tokens = await Promise.all(Array.from({ length: 1000 }, () => restarted.accessTokenFor('scanner')));
+  assert.equal(env.sim.stats.tokenRequests - before, 1);
+  assert.equal(new Set(tokens.map((t) => t.token)).size, 1);
+  secretsSeen.add(tokens[0]!.token);
+
+  await restarted.get('scanner').logout();
+  assert.equal(restarted.get('scanner').state.state, 'not-acquired');
+  assert.deepEqual(await storedRefreshTokens(restarted, env), []);
+  await assert.rejects(restarted.accessTokenFor('scanner'), (err) => isRelayError(err, 'TOKEN_NOT_ACQUIRED'));
+  await restarted.stop();
+});
+
+test('client credentials with a secret file and with a certificate', async () => {
+  const pki = await createPki();
+  const cert = await pki.issueClientCertificate('xoauth2-relay test app');
+  const secret = 'sandbox-secret-value-0123456789';
+  secretsSeen.add(secret);
+  const probe = await startSandboxEnv();
+  envs.push(probe);
+  const dir = probe.dir;
+  await writeFile(join(dir, 'secret'), `${secret}\n`, { mode: 0o600 });
+  await writeFile(join(dir, 'app.crt'), cert.certPem);
+  await writeFile(join(dir, 'app.key'), cert.keyPem, { mode: 0o600 });
+  const app = (clientId: string, extra: Record<string, unknown>) => ({ mailbox: 'scanner@sandbox.test', tenantId: 'contoso.com', clientId, flow: 'client-credentials', ...extra });
+  const { env, services } = await world({
+    config: {
+      accounts: {
+        bysecret: app('a0000000-0000-4000-8000-000000000001', { clientSecretFile: join(dir, 'secret') }),
+        bycert: app('a0000000-0000-4000-8000-000000000002', { certificateFile: join(dir, 'app.crt'), privateKeyFile: join(dir, 'app.key') }),
+        wrong: app('a0000000-0000-4000-8000-000000000003', { clientSecretFile: join(dir, 'secret') }),
+      },
+    },
+  });
+  env.sim.registerClientSecret('a0000000-0000-4000-8000-000000000001', secret);
+  env.sim.registerClientCertificate('a0000000-0000-4000-8000-000000000002', cert.certPem);
+  env.sim.registerClientSecret('a0000000-0000-4000-8000-000000000003', 'a-different-secret');
+  for (const name of ['bysecret', 'bycert']) {
+    const token = await services.get(name).acquireAppOnly();
+    secretsSeen.add(token.token);
+    const claims = decodeJwt(token.token);
+    assert.equal(claims.aud, 'https://outlook.office365.com');
+    assert.equal(claims.idtyp, 'app');
+    assert.ok(Array.isArray(claims.roles) && claims.roles.includes('SMTP.SendAsApp'));
+    assert.equal(services.get(name).state.state, 'acquired');
+  }
+  await assert.rejects(services.get('wrong').acquireAppOnly(), (err) => isRelayError(err, 'TOKEN_INVALID'));
+  const state = services.get('wrong').state;
+  assert.match(state.state === 'invalid' ? state.reason : '', /secret/);
+  await services.stop();
+});
+
+test('logs at the most verbose level contain no token, secret or password (run last, over every test\'s log)', async () => {
+  const text = envs.map((e) => e.logText()).join('');
+  assert.ok(text.includes('access token refreshed'), 'expected trace-level log output from the token service');
+  assert.ok(secretsSeen.size >= 5);
+  for (const secret of secretsSeen) assert.ok(!text.includes(secret), `a secret (${secret.slice(0, 6)}…) appeared in the log`);
+});

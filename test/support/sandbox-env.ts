@@ -1,0 +1,85 @@
+/**
+ * A sandbox world for tests: the identity simulator over HTTPS, a temp state dir, a config that points at
+ * both, and a logger whose every line (at trace level) is kept so tests can assert no secret was logged.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { stringify } from 'yaml';
+import { checkConfigText } from '../../src/config/load.js';
+import type { Config, ConfigInput } from '../../src/config/schema.js';
+import { createLogger, type Logger } from '../../src/log.js';
+import { startIdentitySimulator, type IdentitySimulator, type IdentitySimulatorOptions } from '../../src/sandbox/identity/simulator.js';
+import { sandboxConfig } from '../../src/sandbox/sandbox-config.js';
+
+export interface SandboxEnv {
+  sim: IdentitySimulator;
+  dir: string;
+  configFile: string;
+  config: Config;
+  logger: Logger;
+  /** Every log line written so far. */
+  logText(): string;
+  close(): Promise<void>;
+}
+
+/** Deep-merges plain objects (arrays replaced), for config overrides in tests. */
+function merge<T>(base: T, over: unknown): T {
+  if (over === undefined) return base;
+  if (base && over && typeof base === 'object' && typeof over === 'object' && !Array.isArray(base) && !Array.isArray(over)) {
+    const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+    for (const [k, v] of Object.entries(over as Record<string, unknown>)) out[k] = merge(out[k], v);
+    return out as T;
+  }
+  return over as T;
+}
+
+export async function startSandboxEnv(opts: { sim?: IdentitySimulatorOptions; config?: Partial<ConfigInput> | Record<string, unknown> } = {}): Promise<SandboxEnv> {
+  const dir = await mkdtemp(join(tmpdir(), 'xoauth2-relay-test-'));
+  const sim = await startIdentitySimulator({ host: '127.0.0.1', port: 0, ...opts.sim });
+  const caFile = join(dir, 'identity-ca.pem');
+  await writeFile(caFile, sim.caCertPem);
+  const input = merge(sandboxConfig({ stateDir: join(dir, 'state'), authorityHost: sim.url, extraCaFile: caFile }), opts.config);
+  const configFile = join(dir, 'config.yaml');
+  const text = stringify(input);
+  await writeFile(configFile, text);
+  const checked = checkConfigText(text, configFile, process.env);
+  if (!checked.ok) throw new Error(`test config invalid: ${JSON.stringify(checked.problems)}`);
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(String(chunk));
+      cb();
+    },
+  });
+  const logger = createLogger({ level: 'trace', destination: sink as unknown as Parameters<typeof createLogger>[0]['destination'] });
+  return {
+    sim,
+    dir,
+    configFile,
+    config: checked.loaded.config,
+    logger,
+    logText: () => lines.join(''),
+    async close() {
+      await sim.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Waits until `check` returns a truthy value (polling), or fails after `timeoutMs`. */
+export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 10_000, what = 'condition'): Promise<NonNullable<T>> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -3,7 +3,7 @@
 # system-wide Postfix and Dovecot are NOT running: the tests start their own instances on 127.0.0.1 with private
 # configuration in a temp dir (test/support/peers/), and never touch /etc/postfix or /etc/dovecot.
 #
-# Usage (as root):  scripts/setup-debian.sh
+# Usage:  scripts/setup-debian.sh   (as root, or it re-runs itself with sudo)
 # Idempotent: when every package is already installed it neither updates the package lists nor installs anything
 # (set SETUP_FORCE_APT=1 to run apt-get anyway). Non-interactive throughout.
 set -euo pipefail
@@ -24,7 +24,10 @@ PACKAGES=(
 log() { printf 'setup-debian: %s\n' "$*"; }
 die() { printf 'setup-debian: error: %s\n' "$*" >&2; exit 1; }
 
-[[ ${EUID} -eq 0 ]] || die "must run as root"
+if [[ ${EUID} -ne 0 ]]; then
+  command -v sudo >/dev/null || die "must run as root (or with sudo installed)"
+  exec sudo --preserve-env=SETUP_FORCE_APT "$0" "$@"
+fi
 command -v apt-get >/dev/null || die "apt-get not found: this script is for Debian (bookworm)"
 
 export DEBIAN_FRONTEND=noninteractive

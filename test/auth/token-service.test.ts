@@ -232,6 +232,49 @@ test('client credentials with a secret file and with a certificate', async () =>
   await services.stop();
 });
 
+
+/** Plays the admin's browser: opens the sign-in page, signs in, and follows the form_post back to MSAL's loopback. */
+async function browserSignIn(env: SandboxEnv, url: string, upn: string): Promise<void> {
+  const https = await import('node:https');
+  const request = (target: string, body?: string) =>
+    new Promise<string>((resolve, reject) => {
+      const req = https.request(target, { method: body === undefined ? 'GET' : 'POST', ca: env.sim.caCertPem, headers: body === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' } }, (res) => {
+        let text = '';
+        res.on('data', (d) => (text += String(d)));
+        res.on('end', () => resolve(text));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  const page = await request(url);
+  const requestId = /name="request" value="([^"]+)"/.exec(page)?.[1];
+  assert.ok(requestId, 'sign-in page has a request id');
+  const posted = await request(url, new URLSearchParams({ request: requestId, upn, action: 'approve' }).toString());
+  const action = /<form method="post" action="([^"]+)"/.exec(posted)?.[1]?.replaceAll('&amp;', '&');
+  assert.ok(action?.startsWith('http://localhost:'), `form_post back to the loopback redirect, got ${action}`);
+  const fields = new URLSearchParams([...posted.matchAll(/name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!.replaceAll('&amp;', '&')]));
+  const back = await fetch(action, { method: 'POST', body: fields });
+  assert.equal(back.status, 200);
+  assert.match(await back.text(), /Signed in/);
+}
+
+test('browser sign-in (PKCE, loopback redirect) gives acquired', async () => {
+  const { env, services } = await world({ config: { accounts: { scanner: { flow: 'browser' } } } });
+  const service = services.get('scanner');
+  let shown = '';
+  const token = await service.startBrowser(async (url) => {
+    shown = url;
+    assert.equal(service.state.state, 'waiting-authorization');
+    void browserSignIn(env, url, SANDBOX_MAILBOX);
+  });
+  secretsSeen.add(token.token);
+  assert.match(shown, /code_challenge_method=S256/);
+  assert.match(shown, /login_hint=scanner%40sandbox\.test/);
+  assert.equal(service.state.state, 'acquired');
+  assert.equal(decodeJwt(token.token).upn, SANDBOX_MAILBOX);
+  await services.stop();
+});
+
 test('logs at the most verbose level contain no token, secret or password (run last, over every test\'s log)', async () => {
   const text = envs.map((e) => e.logText()).join('');
   assert.ok(text.includes('access token refreshed'), 'expected trace-level log output from the token service');

@@ -139,7 +139,7 @@ export class AuthorizationCodeStore {
     }
     if (Date.now() >= grant.expiresAt) throw oauthErrors.codeExpired();
     if (grant.clientId !== clientId) throw oauthErrors.invalidGrant('The authorization code was issued to a different client_id.');
-    if (redirectUri !== grant.redirectUri) {
+    if (!sameRedirectUri(redirectUri, grant.redirectUri)) {
       throw oauthErrors.invalidGrant("The 'redirect_uri' does not match the redirect URI used in the authorization request.");
     }
     if (!codeVerifier || !verifierPattern.test(codeVerifier)) throw oauthErrors.codeVerifierMismatch();
@@ -148,5 +148,15 @@ export class AuthorizationCodeStore {
     if (computed.length !== expected.length || !timingSafeEqual(Buffer.from(computed), expected)) throw oauthErrors.codeVerifierMismatch();
     grant.redeemed = true;
     return grant;
+  }
+}
+
+/** Redirect URIs compared as URLs: `http://localhost:5000` and `http://localhost:5000/` name the same place. */
+function sameRedirectUri(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  try {
+    return new URL(a).href === new URL(b).href;
+  } catch {
+    return a === b;
   }
 }

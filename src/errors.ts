@@ -96,11 +96,13 @@ export const catalogue = {
     replies: { smtp: '452 4.3.1 Relay cannot store the message now, try again later' },
   },
 
+  SPOOL_READ_FAILED: { kind: 'internal', message: 'the spool cannot be read: check that stateDir/spool and its files are readable by the service user' },
+
   // ── delivery to Exchange Online (what the queue and the dead-letter folder show) ─
-  UPSTREAM_UNREACHABLE: { kind: 'upstream', message: 'the upstream SMTP server could not be reached or dropped the connection (network or DNS): retrying with back-off' },
-  UPSTREAM_TLS_FAILED: { kind: 'upstream', message: 'TLS with the upstream SMTP server failed (no STARTTLS, or a certificate that is not trusted): check smtp.upstream and upstreamTls.extraCaFile; retrying with back-off' },
-  UPSTREAM_TEMPORARY: { kind: 'upstream', message: 'Exchange answered with a temporary failure (4xx): retrying with back-off' },
-  UPSTREAM_TOKEN_REJECTED: { kind: 'upstream', message: 'Exchange refused the access token even after a refresh (535 5.7.3): check the app\'s SMTP.Send permission (SMTP.SendAsApp and the Exchange service principal for client-credentials) and that the account\'s mailbox is the signed-in user or one it may use; retrying with back-off' },
+  UPSTREAM_UNREACHABLE: { kind: 'upstream', message: 'the upstream SMTP server could not be reached or dropped the connection (network, DNS or firewall; check smtp.upstream if it lasts)' },
+  UPSTREAM_TLS_FAILED: { kind: 'upstream', message: 'TLS with the upstream SMTP server failed (no STARTTLS, or a certificate that is not trusted): check smtp.upstream and upstreamTls.extraCaFile' },
+  UPSTREAM_TEMPORARY: { kind: 'upstream', message: 'Exchange answered with a temporary failure (4xx: busy, throttled, or a passing fault)' },
+  UPSTREAM_TOKEN_REJECTED: { kind: 'upstream', message: 'Exchange refused the access token even after a refresh (535 5.7.3): check the app\'s SMTP.Send permission (SMTP.SendAsApp and the Exchange service principal for client-credentials) and that the account\'s mailbox is the signed-in user or one it may use' },
   UPSTREAM_SMTP_AUTH_DISABLED: { kind: 'upstream', message: 'Exchange has SMTP AUTH switched off (535 5.7.139): enable it for the tenant with `Set-TransportConfig -SmtpClientAuthenticationDisabled $false` or for the mailbox with `Set-CASMailbox <mailbox> -SmtpClientAuthenticationDisabled $false` (Security Defaults also block it), then `xoauth2-relay queue retry <id>`' },
   UPSTREAM_BASIC_AUTH_REFUSED: { kind: 'upstream', message: 'Exchange refused basic authentication (550 5.7.30): the upstream session did not use XOAUTH2; check that smtp.upstream is smtp.office365.com:587' },
   UPSTREAM_NOT_AUTHENTICATED: { kind: 'upstream', message: 'Exchange says the session was not authenticated (530 5.7.57): the upstream did not offer AUTH XOAUTH2 after STARTTLS; check that smtp.upstream is smtp.office365.com:587' },
@@ -137,10 +139,58 @@ export const catalogue = {
     message: 'too many simultaneous connections from one address (smtp.maxConnectionsPerAddress)',
     replies: { smtp: '421 4.7.0 Too many connections from your address, try again later', imap: 'BYE Too many connections from your address', pop3: '-ERR [SYS/TEMP] Too many connections from your address' },
   },
-  SPOOL_UNAVAILABLE: {
+
+  // ── IMAP and POP3: devices and the upstream mail server ──────────────────────
+  UPSTREAM_UNAVAILABLE: {
+    kind: 'upstream',
+    message: 'the upstream IMAP/POP3 server could not be reached, did not answer in time or closed the connection: check imap.upstream / pop3.upstream, DNS and the firewall (the device was told to try again later; the token was not used)',
+    replies: { imap: 'NO [UNAVAILABLE] Mail server unreachable, try again later', pop3: '-ERR [SYS/TEMP] Mail server unreachable, try again later' },
+  },
+  UPSTREAM_CERTIFICATE_UNTRUSTED: {
+    kind: 'upstream',
+    message: "the upstream IMAP/POP3 server's TLS certificate is not trusted or does not match its name: check the host in imap.upstream / pop3.upstream, and upstreamTls.extraCaFile for a private server",
+    replies: { imap: 'NO [UNAVAILABLE] Mail server unreachable, try again later', pop3: '-ERR [SYS/TEMP] Mail server unreachable, try again later' },
+  },
+  UPSTREAM_PROTOCOL_ERROR: {
+    kind: 'upstream',
+    message: 'the upstream IMAP/POP3 server answered something the relay did not expect (no greeting, BYE, no XOAUTH2): check that imap.upstream / pop3.upstream point at Exchange Online (outlook.office365.com:993 / :995)',
+    replies: { imap: 'NO [UNAVAILABLE] Mail server error, try again later', pop3: '-ERR [SYS/TEMP] Mail server error, try again later' },
+  },
+  UPSTREAM_AUTH_REJECTED: {
+    kind: 'upstream',
+    message: "the mail server refused the access token even after a refresh: check the app's IMAP.AccessAsUser.All / POP.AccessAsUser.All permission (client credentials: IMAP.AccessAsApp / POP.AccessAsApp, the Exchange service principal and its mailbox permission), that IMAP/POP is enabled for the mailbox (`Set-CASMailbox <mailbox> -ImapEnabled $true -PopEnabled $true`), and that the account's mailbox is the signed-in user or one it may open",
+    // The device's own password was right: a temporary-failure code keeps it from "correcting" it.
+    replies: { imap: "NO [UNAVAILABLE] Mail server refused the relay's login: ask the administrator", pop3: "-ERR [SYS/TEMP] Mail server refused the relay's login: ask the administrator" },
+  },
+  LINE_TOO_LONG: {
+    kind: 'device',
+    message: 'a client sent a line longer than the relay accepts before login (garbage, a port scan, or a misconfigured device): the connection was closed',
+    replies: { imap: 'BYE Line too long', pop3: '-ERR Line too long' },
+  },
+  LITERAL_TOO_LARGE: {
+    kind: 'device',
+    message: 'a client announced an IMAP literal larger than the relay accepts before login: refused',
+    replies: { imap: 'BAD [TOOBIG] Literal too large before login' },
+  },
+  TOO_MANY_ERRORS: {
+    kind: 'device',
+    message: 'a client sent too many invalid commands before login (not an IMAP/POP3 client, or garbage): the connection was closed',
+    replies: { imap: 'BYE Too many invalid commands', pop3: '-ERR Too many invalid commands' },
+  },
+  TLS_REQUIRED: {
+    kind: 'device',
+    message: 'a device tried to log in without TLS on a listener with tls: starttls: set the device to use STARTTLS (IMAP) / STLS (POP3), or give it a listener with tls: none',
+    replies: { imap: 'NO [PRIVACYREQUIRED] Use STARTTLS before logging in', pop3: '-ERR [AUTH] Use STLS before logging in' },
+  },
+  DEVICE_TIMEOUT: {
+    kind: 'device',
+    message: 'a client stayed silent for too long (before login, or idle in a session): the connection was closed',
+    replies: { imap: 'BYE Autologout: idle for too long', pop3: '-ERR Autologout: idle for too long' },
+  },
+  SHUTTING_DOWN: {
     kind: 'internal',
-    message: 'the message could not be written to the spool: check that stateDir is writable and the disk is not full',
-    replies: { smtp: '451 4.3.0 Relay could not store the message, try again later' },
+    message: 'the relay is shutting down: open device sessions were ended',
+    replies: { smtp: '421 4.3.2 Relay shutting down, try again later', imap: 'BYE Relay shutting down, try again later', pop3: '-ERR [SYS/TEMP] Relay shutting down, try again later' },
   },
 
   // ── internal ─────────────────────────────────────────────────────────────────

@@ -9,8 +9,12 @@ import { exitCodeHelp, exitCodes } from './exit-codes.js';
 import { hashPasswordCommand } from './hash-password.js';
 import { loginCommand } from './login.js';
 import { logoutCommand } from './logout.js';
+import { queueCommand, type QueueAction, type QueueOptions } from './queue.js';
+import { runCommand } from './run.js';
 import { sandboxCommand } from './sandbox.js';
 import { statusCommand } from './status.js';
+
+const isQueueAction = (a: string): a is QueueAction => a === 'list' || a === 'retry' || a === 'drop';
 
 type Action = (...args: never[]) => Promise<number> | number;
 
@@ -37,6 +41,29 @@ export function buildProgram(): Command {
     .exitOverride();
 
   const globals = (cmd: Command): GlobalOptions => cmd.optsWithGlobals<GlobalOptions>();
+
+  program
+    .command('run')
+    .description('run the relay: device listeners, token refresh, spool delivery (SIGTERM drains and stops)')
+    .action(run((_opts: unknown, cmd: Command) => runCommand(globals(cmd))));
+
+  program
+    .command('queue')
+    .description('show and manage the SMTP spool: list, retry, drop')
+    .argument('<action>', 'list | retry | drop')
+    .argument('[id]', 'message id (retry and drop); `retry --all` retries every waiting message')
+    .option('--json', 'list: print JSON')
+    .option('--dead', 'list: show the dead-letter folder instead of the queue')
+    .option('--all', 'retry: every queued, deferred and held message')
+    .action(
+      run((action: string, id: string | undefined, _opts: unknown, cmd: Command) => {
+        if (!isQueueAction(action)) {
+          process.stderr.write(`xoauth2-relay: queue ${JSON.stringify(action)}: use list, retry or drop\n`);
+          return exitCodes.usage;
+        }
+        return queueCommand(action, id, globals(cmd) as QueueOptions);
+      }),
+    );
 
   program
     .command('check-config')

@@ -252,8 +252,8 @@ async function browserSignIn(env: SandboxEnv, url: string, upn: string): Promise
   const posted = await request(url, new URLSearchParams({ request: requestId, upn, action: 'approve' }).toString());
   const action = /<form method="post" action="([^"]+)"/.exec(posted)?.[1]?.replaceAll('&amp;', '&');
   assert.ok(action?.startsWith('http://localhost:'), `form_post back to the loopback redirect, got ${action}`);
-  const fields = new URLSearchParams([...posted.matchAll(/name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!.replaceAll('&amp;', '&')]));
-  const back = await fetch(action, { method: 'POST', body: fields });
+  const fields = new URLSearchParams([...posted.matchAll(/name="([^"]+)" value="([^"]*)"/g)].map((m): [string, string] => [m[1]!, m[2]!.replaceAll('&amp;', '&')]));
+  const back = await fetch(action!, { method: 'POST', body: fields });
   assert.equal(back.status, 200);
   assert.match(await back.text(), /Signed in/);
 }

@@ -35,12 +35,16 @@ function merge<T>(base: T, over: unknown): T {
   return over as T;
 }
 
-export async function startSandboxEnv(opts: { sim?: IdentitySimulatorOptions; config?: Partial<ConfigInput> | Record<string, unknown> } = {}): Promise<SandboxEnv> {
+type ConfigOverrides = Partial<ConfigInput> | Record<string, unknown>;
+
+/** `config` may be a function of the running simulator (its key and issuer feed the mail peers, whose ports feed the config). */
+export async function startSandboxEnv(opts: { sim?: IdentitySimulatorOptions; config?: ConfigOverrides | ((sim: IdentitySimulator) => Promise<ConfigOverrides>) } = {}): Promise<SandboxEnv> {
   const dir = await mkdtemp(join(tmpdir(), 'xoauth2-relay-test-'));
   const sim = await startIdentitySimulator({ host: '127.0.0.1', port: 0, ...opts.sim });
   const caFile = join(dir, 'identity-ca.pem');
   await writeFile(caFile, sim.caCertPem);
-  const input = merge(sandboxConfig({ stateDir: join(dir, 'state'), authorityHost: sim.url, extraCaFile: caFile }), opts.config);
+  const overrides = typeof opts.config === 'function' ? await opts.config(sim) : opts.config;
+  const input = merge(sandboxConfig({ stateDir: join(dir, 'state'), authorityHost: sim.url, extraCaFile: caFile }), overrides);
   const configFile = join(dir, 'config.yaml');
   const text = stringify(input);
   await writeFile(configFile, text);

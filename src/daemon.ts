@@ -1,0 +1,120 @@
+/**
+ * Composition root: config → logger → token services → spool and delivery → listeners. Start in that order,
+ * stop in reverse: listeners stop accepting, open sessions and in-flight deliveries get a bounded time to end,
+ * then tokens are flushed. Nothing here knows a protocol; each part is built from the config it needs.
+ */
+import type { Config } from './config/schema.js';
+import { DeviceDirectory } from './auth/device-directory.js';
+import { FailureThrottle } from './auth/failure-throttle.js';
+import { TokenServices } from './auth/token-services.js';
+import { errorFields, type Logger } from './log.js';
+import { DeliveryWorker, deliveryTokensFrom } from './smtp/delivery/index.js';
+import { SmtpListener } from './smtp/listener.js';
+import { Spool } from './smtp/spool/index.js';
+import { loadDeviceTlsMaterial, loadUpstreamExtraCa } from './transport/tls-options.js';
+
+export interface DaemonOptions {
+  config: Config;
+  logger: Logger;
+  env?: NodeJS.ProcessEnv;
+  /** Passed to the delivery worker (tests shorten the rescan interval). */
+  deliveryRescanMs?: number;
+}
+
+/** A listener of any protocol: it binds, and it closes (draining its sessions). */
+interface Listener {
+  listen(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface BoundPorts {
+  smtp: number[];
+  imap: number[];
+  pop3: number[];
+}
+
+export class Daemon {
+  private constructor(
+    readonly config: Config,
+    readonly tokens: TokenServices,
+    readonly spool: Spool,
+    readonly delivery: DeliveryWorker,
+    private readonly listeners: Array<{ protocol: keyof BoundPorts; listener: Listener }>,
+    readonly ports: BoundPorts,
+    private readonly log: Logger,
+  ) {}
+
+  static async start(opts: DaemonOptions): Promise<Daemon> {
+    const { config } = opts;
+    const log = opts.logger;
+    const tokens = await TokenServices.create(config, log, opts.env);
+    await tokens.start({ watch: true });
+    for (const s of tokens.all()) {
+      log.info({ account: s.name, mailbox: s.mailbox, state: s.state.state }, 'account');
+      s.on('state', (state, name) => announceState(log, name, state));
+    }
+
+    const spool = await Spool.open(config.stateDir, { recover: true, maxMessageBytes: config.smtp.maxMessageBytes });
+    if (spool.recovery && spool.recovery.tmpRemoved + spool.recovery.orphansRemoved + spool.recovery.duplicatesResolved > 0) {
+      log.warn({ ...spool.recovery }, 'spool recovered after an unclean stop (only unacknowledged data removed)');
+    }
+    const upstreamCa = loadUpstreamExtraCa(config);
+    const delivery = new DeliveryWorker({
+      spool,
+      tokens: deliveryTokensFrom(tokens),
+      upstream: config.smtp.upstream,
+      extraCaPem: upstreamCa,
+      limits: config.smtp.delivery,
+      mailboxOf: (account) => tokens.get(account).mailbox,
+      logger: log.child({ component: 'delivery' }),
+      ...(opts.deliveryRescanMs ? { rescanIntervalMs: opts.deliveryRescanMs } : {}),
+    });
+    await delivery.start();
+
+    const devices = new DeviceDirectory(config.devices);
+    const throttle = new FailureThrottle();
+    const tls = loadDeviceTlsMaterial(config);
+    const listeners: Array<{ protocol: keyof BoundPorts; listener: Listener }> = config.smtp.listen.map((listen) => ({
+      protocol: 'smtp' as const,
+      listener: new SmtpListener({ config, listen, devices, throttle, tls, sink: spool, logger: log }),
+    }));
+    const ports: BoundPorts = { smtp: [], imap: [], pop3: [] };
+    try {
+      for (const { protocol, listener } of listeners) ports[protocol].push(await listener.listen());
+    } catch (err) {
+      for (const { listener } of listeners) await listener.close().catch(() => undefined);
+      await delivery.stop(1000);
+      await tokens.stop();
+      throw err;
+    }
+    log.info({ ports }, 'xoauth2-relay ready');
+    return new Daemon(config, tokens, spool, delivery, listeners, ports, log);
+  }
+
+  /** Stops accepting, lets open sessions and deliveries finish within `graceMs`, then stops. */
+  async stop(graceMs = 20_000): Promise<void> {
+    this.log.info({ graceMs }, 'stopping: no new connections, finishing what is in flight');
+    await Promise.all(this.listeners.map(({ listener }) => listener.close().catch((err) => this.log.warn(errorFields(err), 'listener close failed'))));
+    const finished = await this.delivery.stop(graceMs);
+    if (!finished) this.log.warn('deliveries still running at shutdown: they stay in the spool and are retried at the next start');
+    await this.tokens.stop();
+    this.log.info('stopped');
+  }
+}
+
+/** Operators learn from the log what to do when an account needs a person. */
+function announceState(log: Logger, account: string, state: import('./auth/token-state.js').TokenState): void {
+  switch (state.state) {
+    case 'invalid':
+      log.error({ account, reason: state.reason }, `account ${account} needs a new sign-in: ${state.reason} (run: xoauth2-relay login ${account})`);
+      break;
+    case 'waiting-authorization':
+      log.warn({ account, verificationUri: state.verificationUri, userCode: state.userCode, expiresAt: state.expiresAt }, `account ${account} is waiting for a sign-in: open ${state.verificationUri}${state.userCode ? ` and enter ${state.userCode}` : ''}`);
+      break;
+    case 'acquired':
+      log.info({ account, expiresAt: state.expiresAt }, `account ${account} has its token`);
+      break;
+    default:
+      log.warn({ account }, `account ${account} has no token: run xoauth2-relay login ${account}`);
+  }
+}

@@ -1,0 +1,289 @@
+/**
+ * Delivers spooled mail to Exchange Online: picks due messages oldest first, paces them per mailbox
+ * (connections at once, messages per minute), runs one attempt each, and records the outcome in the spool.
+ *
+ * It notices work three ways: the spool's 'committed' event (this process received a message), a rescan of the
+ * spool on a timer (the queue CLI changed it from another process), and token state changes (a held message
+ * goes when its account has a token again). The spool on disk is the truth; the worker's map is a cache of it,
+ * and each attempt re-reads its message's envelope first, so a message dropped or retried from the CLI a
+ * moment ago is seen as it is now.
+ *
+ * Delivery is at-least-once: a connection lost after the final `.` (RFC 5321 §4.1.1.4) leaves the message
+ * deferred, and the next attempt may duplicate it (docs/exchange-online.md §6).
+ */
+import { EventEmitter } from 'node:events';
+import type { AccountConfig, Config } from '../../config/schema.js';
+import { errorFields, type Logger } from '../../log.js';
+import { isDeliverable, type SpooledEnvelope } from '../spool/envelope.js';
+import type { Spool } from '../spool/spool.js';
+import { deliverOnce } from './deliver-once.js';
+import type { DeliveryTokens } from './delivery-tokens.js';
+import { MailboxPacing } from './mailbox-pacing.js';
+import { isExpired, recordExpiry, recordOutcome, type DeliveryEvent, type OutcomeContext, type RecordedOutcome } from './record-outcome.js';
+import type { SendOutcome } from './send-outcome.js';
+import type { UpstreamTarget } from './upstream-sender.js';
+
+export interface DeliveryWorkerOptions {
+  spool: Spool;
+  tokens: DeliveryTokens;
+  /** smtp.upstream, plus optional socket timeouts. */
+  upstream: { host: string; port: number; timeouts?: UpstreamTarget['timeouts'] };
+  /** upstreamTls.extraCaFile's content, or null. */
+  extraCaPem: string | null;
+  limits: Config['smtp']['delivery'];
+  /** The mailbox of an account (XOAUTH2 `user=`, and the pacing key); throws for an unknown account. */
+  mailboxOf(account: string): string;
+  /**
+   * accounts.<name>.senderPolicy. With rewrite-envelope or rewrite-from, MAIL FROM becomes the mailbox at send
+   * time (idempotent if the listener rewrote it already; the spool keeps what the device sent, for the queue
+   * view). Rewriting the From header (rewrite-from) changes the bytes: that is the listener's, at receipt.
+   * Absent: MAIL FROM is sent as spooled.
+   */
+  senderPolicyOf?(account: string): AccountConfig['senderPolicy'];
+  /** The delivery component's logger (the daemon passes `log.child({ component: 'delivery' })`). */
+  logger: Logger;
+  now?: () => number;
+  /** How often the spool is re-read for changes other processes made; default 5 s. */
+  rescanIntervalMs?: number;
+  /** The window of maxMessagesPerMinute; 60 000 unless a test shortens it. */
+  rateWindowMs?: number;
+  /** Jitter source of the back-off (tests pin it). */
+  random?: () => number;
+}
+
+export type DeliveryEvents = { delivered: [DeliveryEvent]; deferred: [DeliveryEvent]; held: [DeliveryEvent]; dead: [DeliveryEvent] };
+
+export class DeliveryWorker extends EventEmitter<DeliveryEvents> {
+  private entries = new Map<string, SpooledEnvelope>();
+  /** Ids this process wrote while a rescan was reading: their in-memory state is newer than what it read. */
+  private readonly writtenDuringScan = new Set<string>();
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly pacing: MailboxPacing;
+  /** Per account, how many times it became 'acquired': a hold that raced a sign-in is released at once. */
+  private readonly acquiredCount = new Map<string, number>();
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly outcomeContext: OutcomeContext;
+  private stopped = true;
+  private scanning: Promise<void> | null = null;
+  private scanAgain = false;
+  private rescanTimer: NodeJS.Timeout | null = null;
+  private wakeTimer: NodeJS.Timeout | null = null;
+  private wakeAt = Infinity;
+  private unsubscribe: Array<() => void> = [];
+
+  constructor(private readonly opts: DeliveryWorkerOptions) {
+    super();
+    this.log = opts.logger;
+    this.now = opts.now ?? Date.now;
+    const { maxConnectionsPerMailbox, maxMessagesPerMinute } = opts.limits;
+    this.pacing = new MailboxPacing({ maxConnections: maxConnectionsPerMailbox, maxPerWindow: maxMessagesPerMinute, windowMs: opts.rateWindowMs ?? 60_000 });
+    this.outcomeContext = { spool: opts.spool, settings: opts.limits, now: this.now, random: opts.random, log: this.log };
+  }
+
+  /** Reads the spool, releases held messages whose account has a token, and starts delivering. */
+  async start(): Promise<void> {
+    this.stopped = false;
+    const onCommitted = () => this.notify();
+    this.opts.spool.on('committed', onCommitted);
+    this.unsubscribe.push(() => this.opts.spool.off('committed', onCommitted));
+    this.unsubscribe.push(
+      this.opts.tokens.onStateChange((account, state) => {
+        if (state !== 'acquired') return;
+        this.acquiredCount.set(account, (this.acquiredCount.get(account) ?? 0) + 1);
+        void this.releaseHeld(account);
+      }),
+    );
+    await this.scan();
+    await this.releaseHeld(null);
+    this.rescanTimer = setInterval(() => this.notify(), this.opts.rescanIntervalMs ?? 5_000);
+    this.rescanTimer.unref();
+  }
+
+  /** Something changed in the spool: rescan it now. */
+  notify(): void {
+    if (!this.stopped) void this.scan();
+  }
+
+  /** Sends in progress. */
+  get inFlight(): number {
+    return this.running.size;
+  }
+
+  /** Stops picking up messages and waits up to `timeoutMs` for sends in flight; true when all finished. */
+  async stop(timeoutMs: number): Promise<boolean> {
+    this.stopped = true;
+    if (this.rescanTimer) clearInterval(this.rescanTimer);
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.rescanTimer = this.wakeTimer = null;
+    for (const off of this.unsubscribe.splice(0)) off();
+    if (this.scanning) await this.scanning;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const drained = Promise.allSettled([...this.running.values()]).then(() => true as const);
+    const finished = await Promise.race([drained, timedOut]);
+    clearTimeout(timer);
+    if (!finished) this.log.warn({ inFlight: this.running.size }, 'stopped with sends still in flight: they are retried at the next start (at-least-once)');
+    return finished;
+  }
+
+  /** Re-reads the spool (one scan at a time; a request during a scan runs one more after it). */
+  private scan(): Promise<void> {
+    if (this.scanning) {
+      this.scanAgain = true;
+      return this.scanning;
+    }
+    this.writtenDuringScan.clear();
+    this.scanning = this.opts.spool
+      .list()
+      .then((listed) => {
+        const fresh = new Map(listed.map((e) => [e.id, e]));
+        for (const id of this.writtenDuringScan) {
+          const mine = this.entries.get(id);
+          if (mine) fresh.set(id, mine);
+          else fresh.delete(id);
+        }
+        this.entries = fresh;
+      })
+      .catch((err) => this.log.error(errorFields(err), 'cannot read the spool'))
+      .finally(() => {
+        this.scanning = null;
+        if (this.scanAgain && !this.stopped) {
+          this.scanAgain = false;
+          void this.scan();
+        }
+        this.pump();
+      });
+    return this.scanning;
+  }
+
+  /** Starts every due message its mailbox has room for, and sets a timer for the next that will be. */
+  private pump(): void {
+    if (this.stopped) return;
+    const nowMs = this.now();
+    let wakeAt = Infinity;
+    for (const envelope of [...this.entries.values()].sort((a, b) => (a.id < b.id ? -1 : 1))) {
+      if (this.running.has(envelope.id) || envelope.state.status === 'dead') continue;
+      if (isExpired(envelope, nowMs, this.opts.limits.maxAgeHours)) {
+        this.run(envelope.id, async () => void (await this.apply(envelope.id, recordExpiry(this.outcomeContext, envelope))));
+        continue;
+      }
+      if (!isDeliverable(envelope.state.status)) continue; // held: waits for the account's token
+      const dueAt = Date.parse(envelope.state.nextAttemptAt);
+      if (dueAt > nowMs) {
+        wakeAt = Math.min(wakeAt, dueAt);
+        continue;
+      }
+      const mailbox = this.pacingKey(envelope.account);
+      if (!this.pacing.canStart(mailbox, nowMs)) {
+        wakeAt = Math.min(wakeAt, this.pacing.windowOpensAt(mailbox, nowMs) ?? Infinity);
+        continue;
+      }
+      this.pacing.start(mailbox, nowMs);
+      this.run(envelope.id, () => this.deliver(envelope.id), () => this.pacing.finish(mailbox));
+    }
+    this.wakeUpAt(wakeAt);
+  }
+
+  private run(id: string, task: () => Promise<void>, after?: () => void): void {
+    const done = task()
+      .catch((err) => {
+        this.log.error({ id, ...errorFields(err) }, 'could not record a delivery outcome (spool write failed?); the message stays queued');
+        // Not due again at once: a broken disk must not turn into a tight loop of sends.
+        const cached = this.entries.get(id);
+        const later = new Date(this.now() + this.opts.limits.retryInitialSeconds * 1000).toISOString();
+        if (cached) this.remember(id, { ...cached, state: { ...cached.state, nextAttemptAt: later } });
+      })
+      .finally(() => {
+        after?.();
+        this.running.delete(id);
+        this.pump();
+      });
+    this.running.set(id, done);
+  }
+
+  private async deliver(id: string): Promise<void> {
+    // The envelope on disk, not the cached one: the queue CLI may have dropped, retried or re-timed it.
+    const envelope = await this.opts.spool.get(id);
+    if (!envelope || !isDeliverable(envelope.state.status) || Date.parse(envelope.state.nextAttemptAt) > this.now()) {
+      this.remember(id, envelope && envelope.state.status !== 'dead' ? envelope : null);
+      return;
+    }
+    const acquiredBefore = this.acquiredCount.get(envelope.account) ?? 0;
+    const target: UpstreamTarget = { ...this.opts.upstream, extraCaPem: this.opts.extraCaPem };
+    const mailbox = this.mailboxOrNull(envelope.account);
+    const outcome: SendOutcome =
+      mailbox === null
+        ? { kind: 'token-unavailable', code: 'UNKNOWN_ACCOUNT', reply: `account ${envelope.account} is not in the configuration` }
+        : await deliverOnce({ tokens: this.opts.tokens, target, mailbox, messagePath: this.opts.spool.messagePath(id), log: this.log }, { ...envelope, mailFrom: this.envelopeSender(envelope, mailbox) });
+    const recorded = await this.apply(id, recordOutcome(this.outcomeContext, envelope, outcome));
+    // The account got its token while this attempt was finding it missing: do not wait for the next sign-in.
+    if (recorded.remaining?.state.status === 'held' && (this.acquiredCount.get(envelope.account) ?? 0) !== acquiredBefore) {
+      await this.releaseHeld(envelope.account);
+    }
+  }
+
+  /** Caches where the message now stands and publishes the events (a dead copy of refused recipients has its own id). */
+  private async apply(id: string, pending: Promise<RecordedOutcome>): Promise<RecordedOutcome> {
+    const recorded = await pending;
+    this.remember(id, recorded.remaining);
+    for (const { name, event } of recorded.events) this.emit(name, event);
+    return recorded;
+  }
+
+  /** Held messages of `account` (or of every account whose token state is 'acquired') go back to the queue. */
+  private async releaseHeld(account: string | null): Promise<void> {
+    const held = [...this.entries.values()].filter(
+      (e) => e.state.status === 'held' && !this.running.has(e.id) && (account === null ? this.opts.tokens.stateOf(e.account) === 'acquired' : e.account === account),
+    );
+    for (const envelope of held) {
+      const nowIso = new Date(this.now()).toISOString();
+      const state = { ...envelope.state, status: 'queued' as const, nextAttemptAt: nowIso, updatedAt: nowIso };
+      const written = await this.opts.spool.update(envelope.id, state).catch((err) => {
+        this.log.error({ id: envelope.id, ...errorFields(err) }, 'cannot release a held message');
+        return false;
+      });
+      this.remember(envelope.id, written ? { ...envelope, state } : null);
+      if (written) this.log.info({ id: envelope.id, account: envelope.account }, 'released: the account has a token again');
+    }
+    this.pump();
+  }
+
+  /** Keeps the cache in step with what this process wrote (null: gone from the queue). */
+  private remember(id: string, envelope: SpooledEnvelope | null): void {
+    if (envelope) this.entries.set(id, envelope);
+    else this.entries.delete(id);
+    if (this.scanning) this.writtenDuringScan.add(id);
+  }
+
+  private mailboxOrNull(account: string): string | null {
+    try {
+      return this.opts.mailboxOf(account);
+    } catch {
+      return null; // an account removed from the config: its messages wait (held) until it is back or they expire
+    }
+  }
+
+  /** MAIL FROM for the upstream: the mailbox unless the account keeps the device's sender (it needs Send As then). */
+  private envelopeSender(envelope: SpooledEnvelope, mailbox: string): string {
+    const policy = this.opts.senderPolicyOf?.(envelope.account) ?? 'keep';
+    return policy === 'keep' ? envelope.mailFrom : mailbox;
+  }
+
+  /** Pacing is per mailbox (what Exchange limits); an unknown account is paced on its own. */
+  private pacingKey(account: string): string {
+    return this.mailboxOrNull(account)?.toLowerCase() ?? `account:${account}`;
+  }
+
+  private wakeUpAt(at: number): void {
+    if (!Number.isFinite(at) || (this.wakeTimer && this.wakeAt <= at)) return;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeAt = at;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = null;
+      this.wakeAt = Infinity;
+      this.pump();
+    }, Math.max(0, at - this.now()));
+    this.wakeTimer.unref();
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * The device-facing SMTP listener (smtp-server). It decides who may send (authenticated device or admitted
+ * address, else 530: never an open relay), applies the device's sender and recipient rules, and answers the
+ * final `250` only after the spool has the message durably on disk. It never talks to Microsoft: a scanner's
+ * short timeout must never depend on Exchange.
+ */
+import { once } from 'node:events';
+import { pipeline } from 'node:stream/promises';
+import { PassThrough, type Readable } from 'node:stream';
+import { SMTPServer, type SMTPServerAuthentication, type SMTPServerAuthenticationResponse, type SMTPServerSession, type SMTPServerAddress, type SMTPServerDataStream } from 'smtp-server';
+import type { Config } from '../config/schema.js';
+import type { Device, DeviceDirectory } from '../auth/device-directory.js';
+import type { FailureThrottle } from '../auth/failure-throttle.js';
+import { RelayError, isRelayError, type ErrorCode } from '../errors.js';
+import { errorFields, type Logger } from '../log.js';
+import { ConnectionLimits } from '../transport/connection-limits.js';
+import { deviceTlsOptions, type DeviceTlsMaterial } from '../transport/tls-options.js';
+import { HeaderBlockEditor } from './header-block.js';
+import { CrlfNormalizer } from './line-endings.js';
+import { envelopeSender, rewriteFromHeader } from './sender-policy.js';
+import type { NewEnvelope } from './spool/index.js';
+import { receivedHeader } from './trace-header.js';
+
+/** Exchange Online takes at most 500 recipients per message. */
+const MAX_RECIPIENTS = 500;
+
+/** Where accepted messages go (the spool): resolves only once the message is durable. */
+export interface MessageSink {
+  commit(envelope: NewEnvelope, message: Readable, limits: { maxBytes: number }): Promise<{ id: string; size: number }>;
+}
+
+export interface SmtpListenerOptions {
+  config: Config;
+  listen: Config['smtp']['listen'][number];
+  devices: DeviceDirectory;
+  throttle: FailureThrottle;
+  tls: DeviceTlsMaterial | null;
+  sink: MessageSink;
+  logger: Logger;
+  hostname?: string;
+}
+
+type CallbackError = Error & { responseCode?: number };
+
+/** An smtp-server error from a catalogue reply like `530 5.7.0 Authentication required`. */
+function replyError(code: ErrorCode, detail?: string): CallbackError {
+  const reply = new RelayError(code, detail).replyFor('smtp');
+  const err: CallbackError = new Error(reply.slice(4));
+  err.responseCode = Number(reply.slice(0, 3));
+  return err;
+}
+
+function addressAllowed(address: string, allowed: readonly string[]): boolean {
+  if (allowed.length === 0) return true;
+  const lower = address.toLowerCase();
+  return allowed.some((a) => (a.startsWith('@') ? lower.endsWith(a.toLowerCase()) : lower === a.toLowerCase()));
+}
+
+export class SmtpListener {
+  readonly server: SMTPServer;
+  private readonly limits: ConnectionLimits;
+  private readonly releases = new Map<string, () => void>();
+  private readonly log: Logger;
+
+  constructor(private readonly o: SmtpListenerOptions) {
+    this.log = o.logger.child({ protocol: 'smtp', listener: `${o.listen.host}:${o.listen.port}` });
+    this.limits = new ConnectionLimits(o.config.smtp.maxConnectionsPerAddress);
+    const tls = o.listen.tls !== 'none' && o.tls ? deviceTlsOptions(o.tls, o.config.tls.legacyDevices) : {};
+    this.server = new SMTPServer({
+      ...tls,
+      secure: o.listen.tls === 'implicit',
+      hideSTARTTLS: o.listen.tls === 'none',
+      disabledCommands: o.listen.tls === 'none' ? ['STARTTLS'] : [],
+      name: o.hostname ?? 'xoauth2-relay',
+      banner: 'xoauth2-relay ESMTP',
+      authMethods: ['PLAIN', 'LOGIN'],
+      authOptional: true, // address-admitted devices never log in; MAIL FROM decides (530 otherwise)
+      allowInsecureAuth: true, // old scanners log in over plain text on the LAN: that is why they need us
+      size: o.config.smtp.maxMessageBytes,
+      rejectOversized: true,
+      maxRecipients: MAX_RECIPIENTS,
+      hideDSN: true,
+      disableReverseLookup: true,
+      logger: false,
+      socketTimeout: 5 * 60_000,
+      onConnect: (session, cb) => this.onConnect(session, cb),
+      onAuth: (auth, session, cb) => void this.onAuth(auth, session, cb),
+      onMailFrom: (address, session, cb) => this.onMailFrom(address, session, cb),
+      onRcptTo: (address, session, cb) => this.onRcptTo(address, session, cb),
+      onData: (stream, session, cb) => void this.onData(stream, session, cb),
+      onClose: (session) => this.releases.get(session.id)?.(),
+    });
+    this.server.on('error', (err) => this.log.warn(errorFields(err), 'smtp connection error'));
+  }
+
+  async listen(): Promise<number> {
+    this.server.listen(this.o.listen.port, this.o.listen.host);
+    await once(this.server.server, 'listening');
+    const address = this.server.server.address();
+    const port = typeof address === 'object' && address ? address.port : this.o.listen.port;
+    this.log.info({ port, tls: this.o.listen.tls }, 'smtp listener ready');
+    return port;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private onConnect(session: SMTPServerSession, cb: (err?: Error | null) => void): void {
+    const remote = session.remoteAddress;
+    if (this.o.throttle.blockedFor(remote) > 0) return cb(replyError('AUTH_THROTTLED'));
+    const release = this.limits.tryOpen(remote);
+    if (!release) {
+      this.log.info({ remote }, 'refused: too many connections from this address');
+      return cb(replyError('TOO_MANY_CONNECTIONS'));
+    }
+    this.releases.set(session.id, () => {
+      release();
+      this.releases.delete(session.id);
+    });
+    cb();
+  }
+
+  private async onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, cb: (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void): Promise<void> {
+    const remote = session.remoteAddress;
+    if (this.o.throttle.blockedFor(remote) > 0) return cb(replyError('AUTH_THROTTLED'));
+    const device = await this.o.devices.login(auth.username ?? '', auth.password ?? '', remote);
+    if (!device) {
+      this.o.throttle.failed(remote);
+      this.log.info({ remote, username: auth.username, method: auth.method }, 'device login failed');
+      return cb(replyError('AUTH_FAILED'));
+    }
+    this.o.throttle.succeeded(remote);
+    this.log.debug({ remote, device: device.name }, 'device logged in');
+    cb(null, { user: device });
+  }
+
+  /** The device behind this session: logged in, or admitted by address. */
+  private deviceOf(session: SMTPServerSession): Device | null {
+    return (session.user as Device | undefined) ?? this.o.devices.byAddress(session.remoteAddress);
+  }
+
+  private onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, cb: (err?: Error | null) => void): void {
+    const device = this.deviceOf(session);
+    if (!device) {
+      this.log.info({ remote: session.remoteAddress, from: address.address }, 'refused MAIL FROM: not logged in and address not admitted');
+      return cb(replyError('SMTP_AUTH_REQUIRED'));
+    }
+    const rules = this.o.config.devices.find((d) => d.name === device.name);
+    if (rules && !addressAllowed(address.address, rules.allowedSenders)) return cb(replyError('SENDER_NOT_ALLOWED'));
+    cb();
+  }
+
+  private onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, cb: (err?: Error | null) => void): void {
+    const device = this.deviceOf(session);
+    if (!device) return cb(replyError('SMTP_AUTH_REQUIRED'));
+    if (session.envelope.rcptTo.length >= MAX_RECIPIENTS) return cb(replyError('TOO_MANY_RECIPIENTS'));
+    const rules = this.o.config.devices.find((d) => d.name === device.name);
+    const domains = (rules?.allowedRecipientDomains ?? []).map((d) => `@${d.replace(/^@/, '')}`);
+    if (!addressAllowed(address.address, domains)) return cb(replyError('RECIPIENT_NOT_ALLOWED'));
+    cb();
+  }
+
+  private async onData(stream: SMTPServerDataStream, session: SMTPServerSession, cb: (err?: Error | null, message?: string) => void): Promise<void> {
+    const device = this.deviceOf(session);
+    if (!device || !session.envelope.mailFrom) {
+      stream.resume();
+      return cb(replyError('SMTP_AUTH_REQUIRED'));
+    }
+    const account = this.o.config.accounts[device.account]!;
+    const envelope: NewEnvelope = {
+      device: device.name,
+      account: device.account,
+      mailFrom: envelopeSender(account.senderPolicy, session.envelope.mailFrom.address, account.mailbox),
+      rcptTo: session.envelope.rcptTo.map((r) => r.address),
+      receivedAt: new Date().toISOString(),
+      remoteAddress: session.remoteAddress,
+      smtpUtf8: Boolean((session.envelope as { smtpUtf8?: boolean }).smtpUtf8),
+    };
+    const edit = account.senderPolicy === 'rewrite-from' ? (h: string) => rewriteFromHeader(h, account.mailbox) : (h: string) => h;
+    const trace = receivedHeader(session, this.o.hostname ?? 'xoauth2-relay');
+    const body = new PassThrough();
+    const feeding = pipeline(stream, new CrlfNormalizer(), new HeaderBlockEditor(edit, trace), body);
+    // Room for the trace line and CR added to bare LFs beyond what smtp-server counted.
+    const maxBytes = Math.ceil(this.o.config.smtp.maxMessageBytes * 1.05) + 64 * 1024;
+    try {
+      const [{ id, size }] = await Promise.all([this.o.sink.commit(envelope, body, { maxBytes }), feeding]);
+      if (stream.sizeExceeded) return cb(replyError('INTERNAL')); // smtp-server answers 552 itself (rejectOversized)
+      this.log.info({ id, device: device.name, account: device.account, from: envelope.mailFrom, rcpts: envelope.rcptTo.length, size }, 'message accepted');
+      cb(null, `2.0.0 Ok: queued as ${id}`);
+    } catch (err) {
+      stream.resume(); // drain what is left so the session can go on
+      body.resume();
+      await feeding.catch(() => undefined);
+      if (stream.sizeExceeded) return cb(replyError('INTERNAL'));
+      this.log.error({ ...errorFields(err), device: device.name }, 'message not stored');
+      cb(replyError(isRelayError(err) ? err.code : 'SPOOL_WRITE_FAILED'));
+    }
+  }
+}

@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { checkConfigCommand } from './check-config.js';
+import { demoCommand } from './demo.js';
 import { reportFailure, type GlobalOptions } from './context.js';
 import { exitCodeHelp, exitCodes } from './exit-codes.js';
 import { hashPasswordCommand } from './hash-password.js';
@@ -41,6 +42,14 @@ export function buildProgram(): Command {
     .exitOverride();
 
   const globals = (cmd: Command): GlobalOptions => cmd.optsWithGlobals<GlobalOptions>();
+
+  program
+    .command('demo')
+    .description('try the relay with no Microsoft tenant: sandbox identity platform and mailbox, a sign-in, a relayed test scan')
+    .option('--state-dir <dir>', 'where the demo keeps its config, tokens and mailbox (wiped at start)', '.xoauth2-relay-demo')
+    .option('--smtp-port <port>', 'device-facing SMTP port of the relay (0: any free port)', '2525')
+    .option('--auto-approve', 'approve the sign-in without asking (for scripts)')
+    .action(run((opts: { stateDir: string; smtpPort: string; autoApprove?: boolean }) => demoCommand(opts)));
 
   program
     .command('run')

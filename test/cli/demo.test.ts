@@ -1,0 +1,34 @@
+/**
+ * The README's first command ends in `xoauth2-relay demo`: it must sign in, relay a test scan, and relay the
+ * newcomer's own scan, with nothing but this machine.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import nodemailer from 'nodemailer';
+import { startCli } from '../support/run-cli.js';
+
+test('demo: sign-in, a relayed test scan, then a scan sent by the user arrives', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'xoauth2-relay-demo-'));
+  const demo = startCli(['demo', '--auto-approve', '--smtp-port', '0', '--state-dir', join(dir, 'demo')]);
+  try {
+    const [, port] = await demo.waitFor(/relay SMTP for devices: 127\.0\.0\.1:(\d+)/);
+    await demo.waitFor(/✔ token acquired for scanner@sandbox\.test/);
+    const [, firstFile] = await demo.waitFor(/✔ scan relayed: it is in the sandbox mailbox: (\S+)/);
+    assert.match(await readFile(firstFile!, 'utf8'), /Subject: Scan from demo-scanner/);
+    const [, curl] = await demo.waitFor(/(printf .* -T -)\n/);
+    assert.match(curl!, new RegExp(`smtp://127\\.0\\.0\\.1:${port}`));
+
+    const device = nodemailer.createTransport({ host: '127.0.0.1', port: Number(port), secure: false, ignoreTLS: true, auth: { user: 'mfp', pass: 'demo' } });
+    await device.sendMail({ from: 'scan@printer.local', to: 'scanner@sandbox.test', subject: 'my own scan', text: 'hello' });
+    device.close();
+    await demo.waitFor(/✔ arrived in scanner@sandbox\.test: /);
+  } finally {
+    demo.child.kill('SIGINT');
+    const code = await demo.exit;
+    await rm(dir, { recursive: true, force: true });
+    assert.equal(code, 0, demo.stderr());
+  }
+});

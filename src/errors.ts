@@ -193,6 +193,18 @@ export const catalogue = {
     replies: { smtp: '421 4.3.2 Relay shutting down, try again later', imap: 'BYE Relay shutting down, try again later', pop3: '-ERR [SYS/TEMP] Relay shutting down, try again later' },
   },
 
+  // ── admin page, JSON API and notifications ───────────────────────────────────
+  ADMIN_PASSWORD_REQUIRED: { kind: 'config', message: 'the admin page would be reachable from the network without a password: set admin.passwordHash (from `xoauth2-relay hash-password`), or set admin.listen to 127.0.0.1:8025' },
+  ADMIN_LISTEN_FAILED: { kind: 'config', message: 'the admin page cannot listen on admin.listen (address in use or not on this host): pick another host:port' },
+  ADMIN_SESSION_REQUIRED: { kind: 'device', message: 'an admin request came without a valid session: log in on the admin page first (sessions end when the relay restarts)' },
+  ADMIN_CSRF_REJECTED: { kind: 'device', message: 'an admin request that changes something came without the page\'s CSRF token (or from another site): reload the admin page and try again' },
+  ADMIN_LOGIN_FAILED: { kind: 'device', message: 'wrong admin password' },
+  ADMIN_LOGIN_THROTTLED: { kind: 'device', message: 'too many wrong admin passwords from this address: wait a moment before trying again' },
+  ADMIN_HOST_REFUSED: { kind: 'device', message: 'an admin request named a host this relay does not answer to without a password (DNS rebinding?): open the page as http://127.0.0.1:<port>/ or set admin.passwordHash' },
+  NO_SUCH_MESSAGE: { kind: 'device', message: 'no such message in the queue or the dead letters (it may have been delivered or dropped meanwhile)' },
+  ACCOUNT_TEST_UNAVAILABLE: { kind: 'config', message: 'account checks are not available in this process' },
+  WEBHOOK_FAILED: { kind: 'upstream', message: 'the notification webhook did not accept the notice (not retried; the log line above says what the notice was): check notify.webhookUrl and that the receiver is up' },
+
   // ── internal ─────────────────────────────────────────────────────────────────
   INTERNAL: { kind: 'internal', message: 'internal error: see the log line for details' },
 } as const satisfies Record<string, CatalogueEntry>;

@@ -84,7 +84,9 @@ export class DeliveryWorker extends EventEmitter<DeliveryEvents> {
   /** Reads the spool, releases held messages whose account has a token, and starts delivering. */
   async start(): Promise<void> {
     this.stopped = false;
-    const onCommitted = () => this.notify();
+    // A new message is added as it is, not by re-reading the spool: under a backlog (an outage, a revoked
+    // token) a full rescan per accepted message would make every device's 250 cost O(queue length).
+    const onCommitted = (envelope: SpooledEnvelope) => this.admit(envelope);
     this.opts.spool.on('committed', onCommitted);
     this.unsubscribe.push(() => this.opts.spool.off('committed', onCommitted));
     this.unsubscribe.push(
@@ -103,6 +105,13 @@ export class DeliveryWorker extends EventEmitter<DeliveryEvents> {
   /** Something changed in the spool: rescan it now. */
   notify(): void {
     if (!this.stopped) void this.scan();
+  }
+
+  /** A message this process just committed: cache it and start it if its mailbox has room. */
+  private admit(envelope: SpooledEnvelope): void {
+    if (this.stopped) return;
+    this.remember(envelope.id, envelope);
+    this.pump();
   }
 
   /** Sends in progress. */

@@ -1,0 +1,56 @@
+/**
+ * A stand-in for the token services (tested on their own elsewhere): hands out `tok-1`, `tok-2`, … and
+ * counts the calls. A test sets an account's state; any state but 'acquired' makes accessTokenFor throw what
+ * the real token service throws.
+ */
+import type { TokenStateName } from '../../../src/auth/token-state.js';
+import { RelayError } from '../../../src/errors.js';
+import type { DeliveryTokens } from '../../../src/smtp/delivery/delivery-tokens.js';
+
+export class FakeTokens implements DeliveryTokens {
+  issued = 0;
+  readonly rejectedTokens: string[] = [];
+  /** Set to make the next accessTokenFor calls fail with TOKEN_REFRESH_FAILED (network trouble). */
+  refreshFails = false;
+  private current = new Map<string, string>();
+  private readonly states = new Map<string, TokenStateName>();
+  private readonly listeners = new Set<(account: string, state: TokenStateName) => void>();
+
+  constructor(private readonly defaultState: TokenStateName = 'acquired') {}
+
+  async accessTokenFor(account: string): Promise<{ token: string }> {
+    const state = this.stateOf(account);
+    if (state === 'invalid') throw new RelayError('TOKEN_INVALID', `${account}: refresh refused`);
+    if (state !== 'acquired') throw new RelayError('TOKEN_NOT_ACQUIRED', account);
+    if (this.refreshFails) throw new RelayError('TOKEN_REFRESH_FAILED', 'network down');
+    return { token: this.current.get(account) ?? this.mint(account) };
+  }
+
+  async tokenRejected(account: string, token: string): Promise<{ token: string }> {
+    this.rejectedTokens.push(token);
+    if (this.current.get(account) !== token) return { token: this.current.get(account) ?? this.mint(account) };
+    return { token: this.mint(account) };
+  }
+
+  stateOf(account: string): TokenStateName {
+    return this.states.get(account) ?? this.defaultState;
+  }
+
+  onStateChange(listener: (account: string, state: TokenStateName) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Changes an account's state and tells the listeners, as the token service's 'state' event does. */
+  setState(account: string, state: TokenStateName): void {
+    this.states.set(account, state);
+    for (const listener of this.listeners) listener(account, state);
+  }
+
+  private mint(account: string): string {
+    this.issued += 1;
+    const token = `tok-${this.issued}`;
+    this.current.set(account, token);
+    return token;
+  }
+}

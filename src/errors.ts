@@ -162,6 +162,11 @@ export const catalogue = {
     // The device's own password was right: a temporary-failure code keeps it from "correcting" it.
     replies: { imap: "NO [UNAVAILABLE] Mail server refused the relay's login: ask the administrator", pop3: "-ERR [SYS/TEMP] Mail server refused the relay's login: ask the administrator" },
   },
+  UPSTREAM_SESSION_REFUSED: {
+    kind: 'upstream',
+    message: 'the mail server refused the session for a reason other than the token (too many connections for the mailbox, or the server is busy or in maintenance; see the reply): Exchange Online limits simultaneous IMAP/POP3 connections per mailbox, so if the reply says so, spread the devices over more accounts or lower their connections; the token was not refreshed',
+    replies: { imap: 'NO [UNAVAILABLE] Mail server busy, try again later', pop3: '-ERR [SYS/TEMP] Mail server busy, try again later' },
+  },
   LINE_TOO_LONG: {
     kind: 'device',
     message: 'a client sent a line longer than the relay accepts before login (garbage, a port scan, or a misconfigured device): the connection was closed',

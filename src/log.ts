@@ -12,7 +12,7 @@ export type { Logger } from 'pino';
 const secretKeys = [
   'password', 'pass', 'passwordHash', 'secret', 'clientSecret', 'client_secret', 'client_assertion',
   'accessToken', 'access_token', 'refreshToken', 'refresh_token', 'id_token', 'idToken', 'token',
-  'authorization', 'Authorization', 'xoauth2', 'key', 'privateKey', 'device_code', 'deviceCode', 'code', 'code_verifier',
+  'authorization', 'Authorization', 'xoauth2', 'key', 'privateKey', 'device_code', 'deviceCode', 'code_verifier', 'authCode',
 ];
 
 const redactPaths = secretKeys.flatMap((k) => [k, `*.${k}`, `*.*.${k}`, `req.headers.${k.toLowerCase()}`]);

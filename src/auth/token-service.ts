@@ -141,7 +141,7 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string] }> 
   /** After an upstream refused `token`: one forced refresh (shared by everyone who saw the same token refused). */
   async tokenRejected(token: string): Promise<AccessToken> {
     if (this.cached && this.cached.token !== token) return this.cached; // somebody already refreshed past it
-    this.log.warn({ token: fingerprint(token) }, 'upstream rejected the access token: refreshing once');
+    this.log.warn({ tokenFingerprint: fingerprint(token) }, 'upstream rejected the access token: refreshing once');
     this.cached = null;
     return this.refresh('rejected');
   }
@@ -163,7 +163,7 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string] }> 
       return this.onRefreshFailure(classifyIdentityError(err), err);
     }
     if (!result) throw new RelayError('TOKEN_NOT_ACQUIRED', this.name);
-    this.log.info({ why, expiresAt: result.expiresOn?.toISOString(), token: fingerprint(result.accessToken) }, 'access token refreshed');
+    this.log.info({ why, expiresAt: result.expiresOn?.toISOString(), tokenFingerprint: fingerprint(result.accessToken) }, 'access token refreshed');
     return this.onTokenObtained(result);
   }
 

@@ -62,6 +62,10 @@ auth_mechanisms = xoauth2 oauthbearer
 auth_failure_delay = 0
 auth_verbose = yes
 auth_verbose_passwords = no
+# Load tests open 200 sessions of one user from 127.0.0.1: the defaults (100 login processes,
+# 10 sessions per user and address) would refuse most of them.
+default_process_limit = 1000
+mail_max_userip_connections = 1000
 mail_location = maildir:~/Maildir
 first_valid_uid = ${Math.min(o.mailUid, 500)}
 first_valid_gid = ${Math.min(o.mailGid, 500)}

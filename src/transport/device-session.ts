@@ -1,0 +1,269 @@
+/**
+ * One device connection of an authenticate-then-splice proxy (IMAP or POP3), whatever the protocol: the socket
+ * (plain, upgraded by STARTTLS/STLS, or implicit TLS), its bounded line reader, the pre-login timeout, local
+ * verification of the device's password with the failure back-off, the upstream login, and the splice. The
+ * protocol fronts (src/imap, src/pop3) drive it; they own the grammar and the replies, this owns the rest.
+ */
+import type { Socket } from 'node:net';
+import { TLSSocket, type SecureContext } from 'node:tls';
+import type { Device, DeviceDirectory } from '../auth/device-directory.js';
+import type { FailureThrottle } from '../auth/failure-throttle.js';
+import type { TlsMode } from '../config/schema.js';
+import { RelayError, isRelayError } from '../errors.js';
+import { errorFields, type Logger } from '../log.js';
+import { LineReader } from './line-reader.js';
+import type { RegisteredSession, SessionPhase, SessionProtocol } from './session-registry.js';
+import { splice, type Splice, type SpliceResult } from './splice.js';
+import type { UpstreamTarget } from './upstream-connect.js';
+import { openUpstreamSession, type TokenSource, type UpstreamDialect, type UpstreamSession } from './upstream-login.js';
+
+export interface ProxyTimeouts {
+  /** Silence allowed from a device before it has logged in (a half-open connection goes away after this). */
+  preAuthMs: number;
+  /** Silence allowed (both directions) in a spliced session: IMAP ≥ 30 min for IDLE (RFC 2177), POP3 10 min (RFC 1939 §3). */
+  idleMs: number;
+  /** TCP connect plus TLS handshake to the upstream. */
+  upstreamConnectMs: number;
+  /** Each upstream reply during its login. */
+  upstreamReplyMs: number;
+  /** How long a closing connection may take to flush before it is destroyed. */
+  lingerMs: number;
+}
+
+export interface ProxyLimits {
+  /** Longest command line before login. */
+  maxLineBytes: number;
+  /** IMAP: total literal bytes one command may carry before login. */
+  maxLiteralBytes: number;
+  /** Simultaneous connections from one source address. */
+  maxConnectionsPerAddress: number;
+  /** Invalid commands before login after which the connection is closed. */
+  maxErrors: number;
+}
+
+/** Everything a session needs from its listener. */
+export interface ProxyContext {
+  protocol: SessionProtocol;
+  /** `host:port` of the listener, for logs and the registry. */
+  listener: string;
+  tlsMode: TlsMode;
+  /** Device-facing TLS; null only on `tls: none` listeners. */
+  secureContext: SecureContext | null;
+  devices: DeviceDirectory;
+  throttle: FailureThrottle;
+  tokens: TokenSource;
+  upstream: UpstreamTarget;
+  timeouts: ProxyTimeouts;
+  limits: ProxyLimits;
+  /** A session-ending reply as the protocol writes it untagged (IMAP `* BYE …`, POP3 `-ERR …`). */
+  untagged(reply: string): string;
+}
+
+export class DeviceSession implements RegisteredSession {
+  readonly protocol: SessionProtocol;
+  readonly listener: string;
+  readonly remote: string;
+  readonly startedAt = new Date();
+  phase: SessionPhase = 'pre-auth';
+  device: string | null = null;
+  account: string | null = null;
+  socket: Socket;
+  reader: LineReader;
+  log: Logger;
+  readonly closed: Promise<void>;
+  private markClosed!: () => void;
+  private readonly raw: Socket;
+  private readonly connectionLog: Logger;
+  private piped: Splice | null = null;
+  private errors = 0;
+  private ending = false;
+  private destroyed = false;
+
+  constructor(
+    socket: Socket,
+    readonly id: string,
+    readonly ctx: ProxyContext,
+    logger: Logger,
+  ) {
+    this.raw = socket;
+    this.socket = socket;
+    this.protocol = ctx.protocol;
+    this.listener = ctx.listener;
+    this.remote = socket.remoteAddress ?? 'unknown';
+    this.connectionLog = logger.child({ conn: id, remote: this.remote });
+    this.log = this.connectionLog;
+    this.reader = this.newReader(socket);
+    this.closed = new Promise((resolve) => (this.markClosed = resolve));
+    socket.on('error', (err) => this.log.debug(errorFields(err), 'device connection error'));
+    socket.on('timeout', this.onTimeout);
+    this.armPreAuthTimer();
+  }
+
+  /**
+   * Called by the listener once the front is done with the session (logged out, failed, or spliced and
+   * finished): closes what is left and resolves `closed` when the device socket is gone.
+   */
+  finish(): void {
+    const done = (): void => this.markClosed();
+    if (this.socket.closed) return done();
+    this.socket.once('close', done);
+    this.close();
+  }
+
+  /** True once the device's side is TLS (implicit, or after STARTTLS/STLS). */
+  get secure(): boolean {
+    return this.socket instanceof TLSSocket;
+  }
+
+  /** Writes one line and its CRLF. */
+  send(line: string): void {
+    if (this.socket.writable) this.socket.write(`${line}\r\n`);
+  }
+
+  /** Says `line` (if any) and closes; the socket is destroyed if it has not closed after `lingerMs`. */
+  close(line?: string): void {
+    if (this.ending) return;
+    this.ending = true;
+    if (line !== undefined) this.send(line);
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), this.ctx.timeouts.lingerMs).unref();
+  }
+
+  /** Counts an invalid command; true (and the connection closed) when the limit is reached. */
+  tooManyErrors(): boolean {
+    this.errors += 1;
+    if (this.errors < this.ctx.limits.maxErrors) return false;
+    this.refuse(new RelayError('TOO_MANY_ERRORS', `${this.errors} invalid commands`));
+    return true;
+  }
+
+  /** Logs `err` (at a level by who must act) and closes with the protocol's untagged form of its reply. */
+  refuse(err: RelayError): void {
+    this.logFailure(err, 'connection closed');
+    this.close(this.ctx.untagged(err.replyFor(this.protocol)));
+  }
+
+  /** Logs a failure at a level by who must act: the device (info), the platform or server (warn), us (error). */
+  logFailure(err: unknown, what: string): void {
+    if (!isRelayError(err)) return this.log.error(errorFields(err), `${what}: internal error`);
+    const level = err.kind === 'device' ? 'info' : err.kind === 'internal' ? 'error' : 'warn';
+    this.log[level]({ errorCode: err.code, ...(err.detail ? { detail: err.detail } : {}) }, `${what}: ${err.message}`);
+  }
+
+  /**
+   * Upgrades the device connection to TLS after the front has said "go ahead" (IMAP STARTTLS, POP3 STLS). Bytes
+   * the device sent after its command are discarded, never read as if they had come over TLS (RFC 2595 §3.1).
+   * False when the handshake failed (the connection is then closed).
+   */
+  async upgradeTls(): Promise<boolean> {
+    const injected = this.reader.release();
+    if (injected.length > 0) this.log.info({ bytes: injected.length }, 'discarded data sent before the TLS handshake');
+    // The TLS socket takes over the connection: its own timer from now on (the plain one would not see TLS traffic).
+    this.socket.setTimeout(0);
+    this.socket.off('timeout', this.onTimeout);
+    const secure = new TLSSocket(this.socket, { isServer: true, secureContext: this.ctx.secureContext ?? undefined });
+    secure.on('error', (err) => this.log.info(errorFields(err), 'device TLS error'));
+    secure.on('timeout', this.onTimeout);
+    this.socket = secure;
+    this.armPreAuthTimer();
+    const ok = await new Promise<boolean>((resolve) => {
+      secure.once('secure', () => resolve(true));
+      secure.once('close', () => resolve(false));
+    });
+    if (!ok) {
+      this.raw.destroy();
+      return false;
+    }
+    this.log.debug({ tls: secure.getProtocol() }, 'device connection upgraded to TLS');
+    this.reader = this.newReader(secure);
+    return true;
+  }
+
+  /**
+   * The device these credentials belong to. Throws RelayError AUTH_THROTTLED (this address failed too often) or
+   * AUTH_FAILED; a failure counts towards the address's back-off, a success clears it.
+   */
+  async authenticateDevice(username: string, password: string): Promise<Device> {
+    const { throttle, devices } = this.ctx;
+    const waitMs = throttle.blockedFor(this.remote);
+    if (waitMs > 0) throw new RelayError('AUTH_THROTTLED', `${Math.ceil(waitMs / 1000)} s left for ${this.remote}`);
+    this.socket.setTimeout(0); // scrypt takes a moment; the device is waiting for us, not idle
+    const device = await devices.login(username, password, this.remote);
+    this.armPreAuthTimer();
+    if (!device) {
+      throttle.failed(this.remote);
+      throw new RelayError('AUTH_FAILED', `user name ${JSON.stringify(username)}`);
+    }
+    throttle.succeeded(this.remote);
+    this.device = device.name;
+    this.account = device.account;
+    this.log = this.connectionLog.child({ device: device.name, account: device.account });
+    return device;
+  }
+
+  /** Logs in upstream for the authenticated device's account (see `openUpstreamSession`). */
+  async openUpstream<T>(dialect: UpstreamDialect<T>): Promise<UpstreamSession<T>> {
+    if (!this.account) throw new RelayError('INTERNAL', 'upstream login before the device was authenticated');
+    this.phase = 'logging-in';
+    this.socket.setTimeout(0); // the upstream dialogue has its own time limits
+    try {
+      return await openUpstreamSession({ account: this.account, tokens: this.ctx.tokens, target: this.ctx.upstream, dialect, log: this.log });
+    } catch (err) {
+      this.phase = 'pre-auth'; // the device may try again
+      this.armPreAuthTimer();
+      throw err;
+    }
+  }
+
+  /** Pipes device ⇄ upstream until either side ends; resolves with how it ended. */
+  async spliceTo(upstream: UpstreamSession<unknown>): Promise<SpliceResult> {
+    if (this.destroyed) {
+      // Shut down while the upstream login was under way: nothing to pipe into.
+      upstream.socket.destroy();
+      return { end: 'shutdown', bytesFromDevice: 0, bytesFromUpstream: 0 };
+    }
+    const pending = this.reader.release();
+    this.phase = 'spliced';
+    this.socket.setTimeout(0);
+    this.log.info({ upstreamMailbox: upstream.mailbox, tls: this.secure }, 'device logged in: session spliced to the mail server');
+    this.piped = splice(this.socket, upstream.socket, {
+      idleMs: this.ctx.timeouts.idleMs,
+      lingerMs: this.ctx.timeouts.lingerMs,
+      toUpstream: pending,
+      toDevice: upstream.leftover,
+    });
+    const result = await this.piped.done;
+    const durationMs = Date.now() - this.startedAt.getTime();
+    const fields = { end: result.end, bytesFromDevice: result.bytesFromDevice, bytesFromUpstream: result.bytesFromUpstream, durationMs, ...(result.error ? errorFields(result.error) : {}) };
+    if (result.end === 'idle-timeout') this.log.info(fields, `session closed: ${new RelayError('DEVICE_TIMEOUT').message}`);
+    else this.log.info(fields, 'session ended');
+    return result;
+  }
+
+  /** Registry: a pre-login session says goodbye at once; a spliced or logging-in one is left to finish. */
+  shutdown(): void {
+    if (this.phase !== 'pre-auth') return;
+    this.log.info('closing a pre-login session: the relay is shutting down');
+    this.close(this.ctx.untagged(new RelayError('SHUTTING_DOWN').replyFor(this.protocol)));
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    this.piped?.close();
+    this.socket.destroy();
+    this.raw.destroy();
+  }
+
+  private newReader(socket: Socket): LineReader {
+    return new LineReader(socket, { maxLineBytes: this.ctx.limits.maxLineBytes, maxBufferedBytes: Math.max(this.ctx.limits.maxLineBytes * 2, 16 * 1024) });
+  }
+
+  private armPreAuthTimer(): void {
+    if (this.phase === 'pre-auth') this.socket.setTimeout(this.ctx.timeouts.preAuthMs);
+  }
+
+  private readonly onTimeout = (): void => {
+    if (this.phase !== 'pre-auth' || this.ending) return;
+    this.refuse(new RelayError('DEVICE_TIMEOUT', `silent for ${this.ctx.timeouts.preAuthMs} ms before login`));
+  };
+}

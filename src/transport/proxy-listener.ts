@@ -1,0 +1,159 @@
+/**
+ * A device-facing listener of an authenticate-then-splice proxy, shared by IMAP and POP3: plain or implicit-TLS
+ * server per the listener's `tls` mode, the per-address connection limit, a session per connection handed to
+ * the protocol front, the session registry, and close() that stops accepting and drains. The protocol is a
+ * plug-in (`ProxyProtocol`): its defaults, its upstream, its greeting and grammar.
+ */
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
+import { createSecureContext, createServer as createTlsServer, type SecureContext, type TLSSocket } from 'node:tls';
+import type { DeviceDirectory } from '../auth/device-directory.js';
+import type { FailureThrottle } from '../auth/failure-throttle.js';
+import type { Config } from '../config/schema.js';
+import { RelayError } from '../errors.js';
+import { errorFields, type Logger } from '../log.js';
+import { ConnectionLimits } from './connection-limits.js';
+import { DeviceSession, type ProxyContext, type ProxyLimits, type ProxyTimeouts } from './device-session.js';
+import { SessionRegistry, type DrainResult, type SessionProtocol } from './session-registry.js';
+import { deviceTlsOptions, type DeviceTlsMaterial } from './tls-options.js';
+import type { TokenSource } from './upstream-login.js';
+
+/** What `new ImapListener(…)` / `new Pop3Listener(…)` take. */
+export interface ProxyListenerOptions {
+  config: Config;
+  /** One entry of `imap.listen` / `pop3.listen`. */
+  listen: Config['imap']['listen'][number];
+  devices: DeviceDirectory;
+  throttle: FailureThrottle;
+  /** Device-facing certificate; required unless the listener is `tls: none`. */
+  tls: DeviceTlsMaterial | null;
+  tokens: TokenSource;
+  /** `upstreamTls.extraCaFile`'s PEM, or null. */
+  upstreamExtraCaPem: string | null;
+  logger: Logger;
+  /** Overrides of the protocol's defaults (tests use short ones). */
+  timeouts?: Partial<ProxyTimeouts>;
+  limits?: Partial<ProxyLimits>;
+  /** Shared with other listeners for a daemon-wide count; a listener of its own otherwise. */
+  registry?: SessionRegistry;
+  /** How long close() lets spliced sessions finish before destroying them; default 10 s. */
+  drainMs?: number;
+}
+
+/** The protocol-specific part of a proxy listener. */
+export interface ProxyProtocol {
+  readonly name: SessionProtocol;
+  readonly defaultTimeouts: ProxyTimeouts;
+  readonly defaultLimits: Omit<ProxyLimits, 'maxConnectionsPerAddress'>;
+  upstreamOf(config: Config): { host: string; port: number };
+  /** A session-ending reply written untagged (IMAP `* BYE …`; POP3 as is). */
+  untagged(reply: string): string;
+  /** Runs the pre-login dialogue, and the splice after a login; resolves when the session is over. */
+  serve(session: DeviceSession): Promise<void>;
+}
+
+export class ProxyListener {
+  readonly registry: SessionRegistry;
+  private readonly server: Server;
+  private readonly ctx: ProxyContext;
+  private readonly limits: ConnectionLimits;
+  private log: Logger;
+  private readonly drainMs: number;
+
+  constructor(
+    private readonly o: ProxyListenerOptions,
+    private readonly protocol: ProxyProtocol,
+  ) {
+    const label = `${o.listen.host}:${o.listen.port}`;
+    this.log = o.logger.child({ protocol: protocol.name, listener: label });
+    this.registry = o.registry ?? new SessionRegistry();
+    this.drainMs = o.drainMs ?? 10_000;
+    const limits: ProxyLimits = { ...protocol.defaultLimits, maxConnectionsPerAddress: o.config.smtp.maxConnectionsPerAddress, ...o.limits };
+    const timeouts: ProxyTimeouts = { ...protocol.defaultTimeouts, ...o.timeouts };
+    this.limits = new ConnectionLimits(limits.maxConnectionsPerAddress);
+    const upstream = protocol.upstreamOf(o.config);
+    this.ctx = {
+      protocol: protocol.name,
+      listener: label,
+      tlsMode: o.listen.tls,
+      secureContext: this.secureContext(),
+      devices: o.devices,
+      throttle: o.throttle,
+      tokens: o.tokens,
+      upstream: { ...upstream, extraCaPem: o.upstreamExtraCaPem, connectTimeoutMs: timeouts.upstreamConnectMs, replyTimeoutMs: timeouts.upstreamReplyMs },
+      timeouts,
+      limits,
+      untagged: (reply) => protocol.untagged(reply),
+    };
+    this.server = this.createServer();
+  }
+
+  /** Starts listening; resolves the port (useful with port 0). */
+  async listen(): Promise<number> {
+    this.server.listen(this.o.listen.port, this.o.listen.host);
+    await once(this.server, 'listening');
+    const address = this.server.address();
+    const port = typeof address === 'object' && address ? address.port : this.o.listen.port;
+    // With port 0 the real port is known only now: logs and the registry use it.
+    this.ctx.listener = `${this.o.listen.host}:${port}`;
+    this.log = this.o.logger.child({ protocol: this.protocol.name, listener: this.ctx.listener });
+    this.log.info({ port, tls: this.o.listen.tls, upstream: `${this.ctx.upstream.host}:${this.ctx.upstream.port}` }, `${this.protocol.name} listener ready`);
+    return port;
+  }
+
+  /** Stops accepting, ends pre-login sessions at once and gives spliced ones `drainMs` before destroying them. */
+  async close(): Promise<DrainResult> {
+    const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const drained = await this.registry.drain(this.drainMs, (s) => s.protocol === this.protocol.name && s.listener === this.ctx.listener);
+    await stopped;
+    if (drained.ended + drained.forced > 0) this.log.info(drained, `${this.protocol.name} listener closed; sessions drained`);
+    return drained;
+  }
+
+  private secureContext(): SecureContext | null {
+    if (this.o.listen.tls === 'none') return null;
+    if (!this.o.tls) throw new RelayError('CONFIG_INVALID', `${this.protocol.name} listener ${this.o.listen.host}:${this.o.listen.port} has tls: ${this.o.listen.tls} but tls.certFile / tls.keyFile are not set`);
+    return createSecureContext(deviceTlsOptions(this.o.tls, this.o.config.tls.legacyDevices));
+  }
+
+  private createServer(): Server {
+    if (this.o.listen.tls !== 'implicit') {
+      const server = createTcpServer((socket) => this.accept(socket));
+      server.on('error', (err) => this.log.error(errorFields(err), 'listener error'));
+      return server;
+    }
+    const server = createTlsServer(
+      { ...deviceTlsOptions(this.o.tls!, this.o.config.tls.legacyDevices), handshakeTimeout: this.ctx.timeouts.preAuthMs },
+      (socket: TLSSocket) => this.accept(socket),
+    );
+    server.on('tlsClientError', (err, socket) => {
+      this.log.info({ remote: socket.remoteAddress, ...errorFields(err) }, 'device TLS handshake failed');
+      socket.destroy();
+    });
+    server.on('error', (err) => this.log.error(errorFields(err), 'listener error'));
+    return server;
+  }
+
+  private accept(socket: Socket): void {
+    socket.setNoDelay(true);
+    const remote = socket.remoteAddress ?? 'unknown';
+    const release = this.limits.tryOpen(remote);
+    if (!release) {
+      const err = new RelayError('TOO_MANY_CONNECTIONS', `${this.limits.count(remote)} open from ${remote}`);
+      this.log.info({ remote, errorCode: err.code }, `connection refused: ${err.message}`);
+      socket.on('error', () => undefined);
+      socket.end(`${this.protocol.untagged(err.replyFor(this.protocol.name))}\r\n`);
+      setTimeout(() => socket.destroy(), 1000).unref();
+      return;
+    }
+    const session = new DeviceSession(socket, randomBytes(6).toString('base64url'), this.ctx, this.log);
+    session.log.debug({ tls: this.o.listen.tls }, 'device connected');
+    this.registry.add(session);
+    void session.closed.then(release);
+    this.protocol
+      .serve(session)
+      .catch((err: unknown) => session.logFailure(err, 'session failed'))
+      .finally(() => session.finish());
+  }
+}

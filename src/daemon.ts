@@ -9,6 +9,8 @@ import { FailureThrottle } from './auth/failure-throttle.js';
 import { TokenServices } from './auth/token-services.js';
 import { errorFields, type Logger } from './log.js';
 import { DeliveryWorker, deliveryTokensFrom } from './smtp/delivery/index.js';
+import { ImapListener } from './imap/imap-listener.js';
+import { Pop3Listener } from './pop3/pop3-listener.js';
 import { SmtpListener } from './smtp/listener.js';
 import { Spool } from './smtp/spool/index.js';
 import { loadDeviceTlsMaterial, loadUpstreamExtraCa } from './transport/tls-options.js';
@@ -74,10 +76,12 @@ export class Daemon {
     const devices = new DeviceDirectory(config.devices);
     const throttle = new FailureThrottle();
     const tls = loadDeviceTlsMaterial(config);
-    const listeners: Array<{ protocol: keyof BoundPorts; listener: Listener }> = config.smtp.listen.map((listen) => ({
-      protocol: 'smtp' as const,
-      listener: new SmtpListener({ config, listen, devices, throttle, tls, sink: spool, logger: log }),
-    }));
+    const proxy = { config, devices, throttle, tls, tokens, upstreamExtraCaPem: upstreamCa, logger: log };
+    const listeners: Array<{ protocol: keyof BoundPorts; listener: Listener }> = [
+      ...config.smtp.listen.map((listen) => ({ protocol: 'smtp' as const, listener: new SmtpListener({ config, listen, devices, throttle, tls, sink: spool, logger: log }) })),
+      ...config.imap.listen.map((listen) => ({ protocol: 'imap' as const, listener: new ImapListener({ ...proxy, listen }) })),
+      ...config.pop3.listen.map((listen) => ({ protocol: 'pop3' as const, listener: new Pop3Listener({ ...proxy, listen }) })),
+    ];
     const ports: BoundPorts = { smtp: [], imap: [], pop3: [] };
     try {
       for (const { protocol, listener } of listeners) ports[protocol].push(await listener.listen());

@@ -11,31 +11,42 @@ import { Daemon } from '../daemon.js';
 import { createLogger } from '../log.js';
 import { SANDBOX_MAILBOX } from '../sandbox/sandbox-config.js';
 import { startSandboxWorld } from '../sandbox/sandbox-world.js';
+import { fetchNewestSubjectOverPop3 } from './demo-fetch.js';
 import { exitCodes } from './exit-codes.js';
 
 export interface DemoOptions {
   stateDir: string;
   smtpPort: string;
+  pop3Port: string;
+  imapPort: string;
   autoApprove?: boolean;
+}
+
+function portOption(name: string, value: string): number | null {
+  const port = Number(value);
+  if (Number.isInteger(port) && port >= 0 && port <= 65535) return port;
+  process.stderr.write(`xoauth2-relay: --${name} ${JSON.stringify(value)} is not a TCP port\n`);
+  return null;
 }
 
 const say = (text = '') => process.stdout.write(`${text}\n`);
 const DEVICE_PASSWORD = 'demo';
 
 export async function demoCommand(opts: DemoOptions): Promise<number> {
-  const smtpPort = Number(opts.smtpPort);
-  if (!Number.isInteger(smtpPort) || smtpPort < 0 || smtpPort > 65535) {
-    process.stderr.write(`xoauth2-relay: --smtp-port ${JSON.stringify(opts.smtpPort)} is not a TCP port\n`);
-    return exitCodes.usage;
-  }
+  const smtpPort = portOption('smtp-port', opts.smtpPort);
+  const pop3Port = portOption('pop3-port', opts.pop3Port);
+  const imapPort = portOption('imap-port', opts.imapPort);
+  if (smtpPort === null || pop3Port === null || imapPort === null) return exitCodes.usage;
   const dir = resolve(opts.stateDir);
   const logFile = resolve(dir, '..', `${dir.split('/').pop()}.log`);
   const logger = createLogger({ level: 'info', destination: pino.destination({ dest: logFile, sync: false, mkdir: true }) });
   say('xoauth2-relay demo: a sandbox identity platform and mailbox on this machine, the real relay in between.');
-  const world = await startSandboxWorld({ dir, smtpPort, pop3Port: null, devicePassword: DEVICE_PASSWORD, logger });
+  const world = await startSandboxWorld({ dir, smtpPort, pop3Port, imapPort, devicePassword: DEVICE_PASSWORD, logger });
   const daemon = await Daemon.start({ config: world.loaded.config, logger, deliveryRescanMs: 1000 });
   const port = daemon.ports.smtp[0]!;
-  say(`  relay SMTP for devices: 127.0.0.1:${port}   (log: ${logFile})`);
+  const pop3 = daemon.ports.pop3[0]!;
+  const imap = daemon.ports.imap[0]!;
+  say(`  relay for devices:      SMTP 127.0.0.1:${port}, POP3 127.0.0.1:${pop3}, IMAP 127.0.0.1:${imap}   (log: ${logFile})`);
   say(`  sandbox mailbox:        ${SANDBOX_MAILBOX} (XOAUTH2 only, like Exchange Online)`);
   say();
 
@@ -96,9 +107,20 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
   }
   say(`  ✔ scan relayed: it is in the sandbox mailbox: ${join(dir, 'mailbox', SANDBOX_MAILBOX, 'new', arrived.file)}`);
   say();
-  say('Step 3: your turn. Send a scan as an old device would (no password, admitted by address):');
+  say('Step 3: an email-to-print device fetches it with plain POP3 (USER/PASS); the relay logs in upstream with XOAUTH2.');
+  try {
+    const subject = await fetchNewestSubjectOverPop3(pop3, 'mfp', DEVICE_PASSWORD);
+    say(`  ✔ fetched through the relay: ${subject}`);
+  } catch (err) {
+    say(`  ✘ the POP3 fetch failed: ${err instanceof Error ? err.message : String(err)} (see ${logFile})`);
+    return stop(exitCodes.failed);
+  }
+  say();
+  say('Step 4: your turn. Send a scan as an old device would (no password, admitted by address):');
   say(`  printf 'Subject: My scan\\r\\n\\r\\nHello from the scanner\\r\\n' | curl -sS smtp://127.0.0.1:${port} --mail-from scan@printer.local --mail-rcpt ${SANDBOX_MAILBOX} -T -`);
   say(`  or with a password (AUTH LOGIN/PLAIN, user mfp, password ${DEVICE_PASSWORD}): add  --user mfp:${DEVICE_PASSWORD}`);
+  say(`  Read it back as a device would:  curl -sS pop3://127.0.0.1:${pop3}/1 --user mfp:${DEVICE_PASSWORD}`);
+  say(`                               or  curl -sS 'imap://127.0.0.1:${imap}/INBOX;UID=1' --user mfp:${DEVICE_PASSWORD}`);
   say(`  Arrivals show here. Queue: XOAUTH2_RELAY_CONFIG=${world.configFile} npx xoauth2-relay queue list`);
   say('  Press Ctrl-C to stop.');
 

@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { checkConfigCommand } from './check-config.js';
-import { demoCommand } from './demo.js';
+import { demoCommand, type DemoOptions } from './demo.js';
 import { reportFailure, type GlobalOptions } from './context.js';
 import { exitCodeHelp, exitCodes } from './exit-codes.js';
 import { hashPasswordCommand } from './hash-password.js';
@@ -14,6 +14,7 @@ import { queueCommand, type QueueAction, type QueueOptions } from './queue.js';
 import { runCommand } from './run.js';
 import { sandboxCommand } from './sandbox.js';
 import { statusCommand } from './status.js';
+import { testAccountCommand, type TestOptions } from './test-account.js';
 
 const isQueueAction = (a: string): a is QueueAction => a === 'list' || a === 'retry' || a === 'drop';
 
@@ -48,8 +49,10 @@ export function buildProgram(): Command {
     .description('try the relay with no Microsoft tenant: sandbox identity platform and mailbox, a sign-in, a relayed test scan')
     .option('--state-dir <dir>', 'where the demo keeps its config, tokens and mailbox (wiped at start)', '.xoauth2-relay-demo')
     .option('--smtp-port <port>', 'device-facing SMTP port of the relay (0: any free port)', '2525')
+    .option('--pop3-port <port>', 'device-facing POP3 port of the relay (0: any free port)', '1110')
+    .option('--imap-port <port>', 'device-facing IMAP port of the relay (0: any free port)', '1143')
     .option('--auto-approve', 'approve the sign-in without asking (for scripts)')
-    .action(run((opts: { stateDir: string; smtpPort: string; autoApprove?: boolean }) => demoCommand(opts)));
+    .action(run((opts: DemoOptions) => demoCommand(opts)));
 
   program
     .command('run')
@@ -97,6 +100,14 @@ export function buildProgram(): Command {
     .description('one line per account: token state, mailbox, expiry or reason (exit 0 only when every account is acquired)')
     .option('--json', 'print JSON instead')
     .action(run((_opts: unknown, cmd: Command) => statusCommand(globals(cmd) as GlobalOptions & { json?: boolean })));
+
+  program
+    .command('test')
+    .description("check an account's upstream access with its token: SMTP (EHLO, AUTH XOAUTH2), IMAP (login, INBOX), POP3 (login, STAT)")
+    .argument('<account>', 'account name from the configuration')
+    .option('--send-to <address>', 'also send a real test message to this address')
+    .option('--only <protocols>', 'comma-separated subset of smtp,imap,pop3')
+    .action(run((account: string, _opts: unknown, cmd: Command) => testAccountCommand(account, globals(cmd) as TestOptions)));
 
   program
     .command('hash-password')

@@ -21,6 +21,8 @@ export interface SandboxWorldOptions {
   smtpPort: number;
   /** Device-facing POP3 port of the relay (0: any free port); null: no POP3 listener. */
   pop3Port: number | null;
+  /** Device-facing IMAP port of the relay (0: any free port); null (default): no IMAP listener. */
+  imapPort?: number | null;
   /** The password of the demo device `mfp` (the address-admitted device needs none). */
   devicePassword: string;
   logger?: Logger;
@@ -65,7 +67,10 @@ export async function startSandboxWorld(opts: SandboxWorldOptions): Promise<Sand
       listen: opts.pop3Port === null ? [] : [{ host: '127.0.0.1', port: opts.pop3Port, tls: 'none' }],
       upstream: { host: '127.0.0.1', port: mailbox.pop3Port },
     },
-    imap: { upstream: { host: '127.0.0.1', port: mailbox.imapPort ?? 993 } },
+    imap: {
+      listen: opts.imapPort == null ? [] : [{ host: '127.0.0.1', port: opts.imapPort, tls: 'none' }],
+      upstream: { host: '127.0.0.1', port: mailbox.imapPort ?? 993 },
+    },
     upstreamTls: { extraCaFile: caFile },
     admin: { listen: '127.0.0.1:0' },
   };

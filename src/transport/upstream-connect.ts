@@ -108,6 +108,15 @@ export class UpstreamConnection {
     return new UpstreamConnection(socket, target, log);
   }
 
+  /**
+   * Takes up a released connection again (the `test` command's STAT after the login): bytes the server sent
+   * after its login reply go back in front of the stream.
+   */
+  static adopt(socket: TLSSocket, leftover: Buffer, target: UpstreamTarget, log: Logger): UpstreamConnection {
+    if (leftover.length > 0) socket.unshift(leftover);
+    return new UpstreamConnection(socket, target, log);
+  }
+
   /** The next line; throws UPSTREAM_UNAVAILABLE when the server closes or stays silent. */
   async readLine(): Promise<string> {
     let line: string | null;

@@ -76,7 +76,7 @@ test('hash-password reads the password from standard input and prints a verifiab
 });
 
 test('--help works on every command; a wrong command line exits 64', async () => {
-  for (const cmd of [[], ['demo'], ['run'], ['queue'], ['login'], ['logout'], ['status'], ['check-config'], ['hash-password'], ['sandbox']]) {
+  for (const cmd of [[], ['demo'], ['run'], ['queue'], ['login'], ['logout'], ['status'], ['test'], ['check-config'], ['hash-password'], ['sandbox']]) {
     const r = await runCli([...cmd, '--help']);
     assert.equal(r.code, 0, `${cmd.join(' ')} --help`);
     assert.match(r.stdout, /Usage: xoauth2-relay/);

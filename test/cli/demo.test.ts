@@ -10,14 +10,15 @@ import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { startCli } from '../support/run-cli.js';
 
-test('demo: sign-in, a relayed test scan, then a scan sent by the user arrives', async () => {
+test('demo: sign-in, a relayed test scan fetched back over POP3 through the relay, then a scan sent by the user arrives', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'xoauth2-relay-demo-'));
-  const demo = startCli(['demo', '--auto-approve', '--smtp-port', '0', '--state-dir', join(dir, 'demo')]);
+  const demo = startCli(['demo', '--auto-approve', '--smtp-port', '0', '--pop3-port', '0', '--imap-port', '0', '--state-dir', join(dir, 'demo')]);
   try {
-    const [, port] = await demo.waitFor(/relay SMTP for devices: 127\.0\.0\.1:(\d+)/);
+    const [, port] = await demo.waitFor(/relay for devices: +SMTP 127\.0\.0\.1:(\d+), POP3 127\.0\.0\.1:\d+, IMAP 127\.0\.0\.1:\d+/);
     await demo.waitFor(/✔ token acquired for scanner@sandbox\.test/);
     const [, firstFile] = await demo.waitFor(/✔ scan relayed: it is in the sandbox mailbox: (\S+)/);
     assert.match(await readFile(firstFile!, 'utf8'), /Subject: Scan from demo-scanner/);
+    await demo.waitFor(/✔ fetched through the relay: Subject: Scan from demo-scanner/);
     const [, curl] = await demo.waitFor(/(printf .* -T -)\n/);
     assert.match(curl!, new RegExp(`smtp://127\\.0\\.0\\.1:${port}`));
 

@@ -1,0 +1,65 @@
+/**
+ * SMTP check: EHLO, STARTTLS and AUTH XOAUTH2 against the account's upstream with its real token (nodemailer's
+ * verify), one forced refresh if the token is refused, and a real message only when asked (`--send-to`).
+ */
+import { isIP } from 'node:net';
+import { rootCertificates } from 'node:tls';
+import { createTransport } from 'nodemailer';
+import type { TokenSource } from '../transport/upstream-login.js';
+import { RelayError } from '../errors.js';
+import { isTokenRejection, permanentFailureCode } from '../smtp/delivery/exchange-replies.js';
+
+export interface SmtpCheckOptions {
+  account: string;
+  tokens: TokenSource;
+  host: string;
+  port: number;
+  extraCaPem: string | null;
+  sendTo?: string;
+}
+
+async function attempt(o: SmtpCheckOptions, mailbox: string, accessToken: string): Promise<string> {
+  const transport = createTransport({
+    host: o.host,
+    port: o.port,
+    secure: false,
+    requireTLS: true,
+    connectionTimeout: 15_000,
+    greetingTimeout: 15_000,
+    tls: { ca: o.extraCaPem ? [...rootCertificates, o.extraCaPem] : undefined, servername: isIP(o.host) ? undefined : o.host, minVersion: 'TLSv1.2' },
+    auth: { type: 'OAuth2', user: mailbox, accessToken },
+  });
+  try {
+    await transport.verify();
+    if (!o.sendTo) return `${o.host}:${o.port} accepted STARTTLS and AUTH XOAUTH2 for ${mailbox} (no message sent; --send-to sends one)`;
+    const info = await transport.sendMail({ from: mailbox, to: o.sendTo, subject: 'xoauth2-relay test message', text: `Sent by \`xoauth2-relay test ${o.account}\` through ${o.host}:${o.port}.` });
+    return `${o.host}:${o.port} accepted a test message for ${o.sendTo}: ${info.response}`;
+  } finally {
+    transport.close();
+  }
+}
+
+function failure(err: unknown, host: string, port: number): RelayError {
+  const e = err as { response?: string; code?: string; message?: string };
+  if (e.response) {
+    const code = /^5/.test(e.response) ? (isTokenRejection(e.response) ? 'UPSTREAM_TOKEN_REJECTED' : permanentFailureCode(e.response)) : 'UPSTREAM_TEMPORARY';
+    return new RelayError(code, `${host}:${port} answered: ${e.response}`, { cause: err });
+  }
+  return new RelayError('UPSTREAM_UNREACHABLE', `${host}:${port}: ${e.code ?? ''} ${e.message ?? ''}`.trim(), { cause: err });
+}
+
+export async function checkSmtp(o: SmtpCheckOptions): Promise<string> {
+  let token = await o.tokens.accessTokenFor(o.account);
+  try {
+    return await attempt(o, token.mailbox, token.token);
+  } catch (err) {
+    const response = (err as { response?: string }).response;
+    if (!response || !isTokenRejection(response)) throw failure(err, o.host, o.port);
+    token = await o.tokens.tokenRejected(o.account, token.token);
+    try {
+      return `${await attempt(o, token.mailbox, token.token)} (after one token refresh)`;
+    } catch (again) {
+      throw failure(again, o.host, o.port);
+    }
+  }
+}

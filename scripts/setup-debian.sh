@@ -18,6 +18,9 @@ PACKAGES=(
   dovecot-pop3d     # test peer: POP3S
   ca-certificates   # system trust store (NODE_EXTRA_CA_CERTS points at its bundle)
   procps            # pgrep/ps: the e2e tests check that no daemon process is left behind
+  chromium          # admin page tests: real headless Chromium driven by playwright-core (/usr/bin/chromium)
+  fonts-dejavu-core # a known font for Chromium, so the admin page screenshots look the same on every machine
+  systemd           # systemd-analyze verify and systemd-sysusers for the packaging tests (nothing is started)
 )
 # ---------------------------------------------------------------------------------------------------------------
 

@@ -1,13 +1,17 @@
 /**
- * Composition root: config → logger → token services → spool and delivery → listeners. Start in that order,
- * stop in reverse: listeners stop accepting, open sessions and in-flight deliveries get a bounded time to end,
- * then tokens are flushed. Nothing here knows a protocol; each part is built from the config it needs.
+ * Composition root: config → logger → token services → spool and delivery → admin (metrics, notices) →
+ * listeners. Start in that order, stop in reverse: listeners stop accepting, open sessions and in-flight
+ * deliveries get a bounded time to end, then tokens are flushed. Nothing here knows a protocol; each part is
+ * built from the config it needs.
  */
 import type { Config } from './config/schema.js';
+import { startAdminServer, RelayMetrics, type AdminServer } from './admin/index.js';
+import { testAccount } from './checks/account-check.js';
 import { DeviceDirectory } from './auth/device-directory.js';
 import { FailureThrottle } from './auth/failure-throttle.js';
 import { TokenServices } from './auth/token-services.js';
 import { errorFields, type Logger } from './log.js';
+import { followAccountStates, type AccountNotifier } from './notify/index.js';
 import { DeliveryWorker, deliveryTokensFrom } from './smtp/delivery/index.js';
 import { ImapListener } from './imap/imap-listener.js';
 import { Pop3Listener } from './pop3/pop3-listener.js';
@@ -35,6 +39,15 @@ export interface BoundPorts {
   pop3: number[];
 }
 
+/** The operator surface; `accepting` is what /readyz reports for the listeners. */
+interface OperatorSurface {
+  metrics: RelayMetrics;
+  admin: AdminServer;
+  notifier: AccountNotifier;
+  stopObserving: () => void;
+  accepting: { value: boolean };
+}
+
 export class Daemon {
   private constructor(
     readonly config: Config,
@@ -44,17 +57,25 @@ export class Daemon {
     private readonly listeners: Array<{ protocol: keyof BoundPorts; listener: Listener }>,
     readonly ports: BoundPorts,
     private readonly log: Logger,
+    private readonly surface: OperatorSurface,
   ) {}
+
+  /** The relay's metrics: listeners report sessions and failed logins here. */
+  get metrics(): RelayMetrics {
+    return this.surface.metrics;
+  }
+
+  /** The admin listener (its `url` for the demo and the log). */
+  get admin(): AdminServer {
+    return this.surface.admin;
+  }
 
   static async start(opts: DaemonOptions): Promise<Daemon> {
     const { config } = opts;
     const log = opts.logger;
     const tokens = await TokenServices.create(config, log, opts.env);
     await tokens.start({ watch: true });
-    for (const s of tokens.all()) {
-      log.info({ account: s.name, mailbox: s.mailbox, state: s.state.state }, 'account');
-      s.on('state', (state, name) => announceState(log, name, state));
-    }
+    for (const s of tokens.all()) log.info({ account: s.name, mailbox: s.mailbox, state: s.state.state }, 'account');
 
     const spool = await Spool.open(config.stateDir, { recover: true, maxMessageBytes: config.smtp.maxMessageBytes });
     if (spool.recovery && spool.recovery.tmpRemoved + spool.recovery.orphansRemoved + spool.recovery.duplicatesResolved > 0) {
@@ -71,14 +92,37 @@ export class Daemon {
       logger: log.child({ component: 'delivery' }),
       ...(opts.deliveryRescanMs ? { rescanIntervalMs: opts.deliveryRescanMs } : {}),
     });
+    const metrics = new RelayMetrics();
+    const stopObserving = metrics.observe({ tokens, spool, delivery });
     await delivery.start();
+
+    const accepting = { value: false };
+    let admin: AdminServer;
+    try {
+      admin = await startAdminServer({
+        config, tokens, spool, delivery, logger: log, metrics,
+        ready: () => accepting.value,
+        testAccount: (account) => testAccount(account, { config, tokens, extraCaPem: upstreamCa, logger: log }),
+      });
+    } catch (err) {
+      stopObserving();
+      await delivery.stop(1000);
+      await tokens.stop();
+      throw err;
+    }
+    const notifier = followAccountStates(tokens, {
+      logger: log,
+      adminUrl: admin.url,
+      webhook: config.notify.webhookUrl ? { url: config.notify.webhookUrl, timeoutMs: config.notify.webhookTimeoutSeconds * 1000 } : null,
+    });
+    const surface: OperatorSurface = { metrics, admin, notifier, stopObserving, accepting };
 
     const devices = new DeviceDirectory(config.devices);
     const throttle = new FailureThrottle();
     const tls = loadDeviceTlsMaterial(config);
-    const proxy = { config, devices, throttle, tls, tokens, upstreamExtraCaPem: upstreamCa, logger: log };
+    const proxy = { config, devices, throttle, tls, tokens, upstreamExtraCaPem: upstreamCa, logger: log, metrics };
     const listeners: Array<{ protocol: keyof BoundPorts; listener: Listener }> = [
-      ...config.smtp.listen.map((listen) => ({ protocol: 'smtp' as const, listener: new SmtpListener({ config, listen, devices, throttle, tls, sink: spool, logger: log }) })),
+      ...config.smtp.listen.map((listen) => ({ protocol: 'smtp' as const, listener: new SmtpListener({ config, listen, devices, throttle, tls, sink: spool, logger: log, metrics }) })),
       ...config.imap.listen.map((listen) => ({ protocol: 'imap' as const, listener: new ImapListener({ ...proxy, listen }) })),
       ...config.pop3.listen.map((listen) => ({ protocol: 'pop3' as const, listener: new Pop3Listener({ ...proxy, listen }) })),
     ];
@@ -87,38 +131,32 @@ export class Daemon {
       for (const { protocol, listener } of listeners) ports[protocol].push(await listener.listen());
     } catch (err) {
       for (const { listener } of listeners) await listener.close().catch(() => undefined);
+      await closeSurface(surface);
       await delivery.stop(1000);
       await tokens.stop();
       throw err;
     }
-    log.info({ ports }, 'xoauth2-relay ready');
-    return new Daemon(config, tokens, spool, delivery, listeners, ports, log);
+    accepting.value = true;
+    log.info({ ports, admin: admin.url }, 'xoauth2-relay ready');
+    return new Daemon(config, tokens, spool, delivery, listeners, ports, log, surface);
   }
 
   /** Stops accepting, lets open sessions and deliveries finish within `graceMs`, then stops. */
   async stop(graceMs = 20_000): Promise<void> {
     this.log.info({ graceMs }, 'stopping: no new connections, finishing what is in flight');
+    this.surface.accepting.value = false; // /readyz answers 503 while the relay drains
     await Promise.all(this.listeners.map(({ listener }) => listener.close().catch((err) => this.log.warn(errorFields(err), 'listener close failed'))));
     const finished = await this.delivery.stop(graceMs);
     if (!finished) this.log.warn('deliveries still running at shutdown: they stay in the spool and are retried at the next start');
+    await closeSurface(this.surface);
     await this.tokens.stop();
     this.log.info('stopped');
   }
 }
 
-/** Operators learn from the log what to do when an account needs a person. */
-function announceState(log: Logger, account: string, state: import('./auth/token-state.js').TokenState): void {
-  switch (state.state) {
-    case 'invalid':
-      log.error({ account, reason: state.reason }, `account ${account} needs a new sign-in: ${state.reason} (run: xoauth2-relay login ${account})`);
-      break;
-    case 'waiting-authorization':
-      log.warn({ account, verificationUri: state.verificationUri, userCode: state.userCode, expiresAt: state.expiresAt }, `account ${account} is waiting for a sign-in: open ${state.verificationUri}${state.userCode ? ` and enter ${state.userCode}` : ''}`);
-      break;
-    case 'acquired':
-      log.info({ account, expiresAt: state.expiresAt }, `account ${account} has its token`);
-      break;
-    default:
-      log.warn({ account }, `account ${account} has no token: run xoauth2-relay login ${account}`);
-  }
+async function closeSurface(surface: OperatorSurface): Promise<void> {
+  surface.notifier.stop();
+  await surface.notifier.idle();
+  await surface.admin.close();
+  surface.stopObserving();
 }

@@ -36,7 +36,8 @@ export interface TokenServiceOptions {
   now?: () => number;
 }
 
-export class TokenService extends EventEmitter<{ state: [TokenState, string] }> {
+/** 'state': every change of the shown state; 'refreshFailedTransient': a refresh failed for a passing reason (token kept). */
+export class TokenService extends EventEmitter<{ state: [TokenState, string]; refreshFailedTransient: [string] }> {
   readonly name: string;
   readonly mailbox: string;
   private app: MsalApp;
@@ -198,6 +199,7 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string] }> 
       throw new RelayError('TOKEN_INVALID', failure.reason, { cause: err });
     }
     this.scheduleRetry();
+    this.emit('refreshFailedTransient', this.name);
     this.log.warn({ ...errorFields(err), retryInMs: this.backoffMs }, `token refresh failed, token kept: ${failure.reason}`);
     // Still inside its lifetime: serve it (Exchange accepts it until exp) rather than fail the device.
     if (this.cached && this.cached.expiresAt.getTime() > this.now() + 30_000) return this.cached;

@@ -19,6 +19,7 @@ export interface DemoOptions {
   smtpPort: string;
   pop3Port: string;
   imapPort: string;
+  adminPort: string;
   autoApprove?: boolean;
 }
 
@@ -36,18 +37,20 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
   const smtpPort = portOption('smtp-port', opts.smtpPort);
   const pop3Port = portOption('pop3-port', opts.pop3Port);
   const imapPort = portOption('imap-port', opts.imapPort);
-  if (smtpPort === null || pop3Port === null || imapPort === null) return exitCodes.usage;
+  const adminPort = portOption('admin-port', opts.adminPort);
+  if (smtpPort === null || pop3Port === null || imapPort === null || adminPort === null) return exitCodes.usage;
   const dir = resolve(opts.stateDir);
   const logFile = resolve(dir, '..', `${dir.split('/').pop()}.log`);
   const logger = createLogger({ level: 'info', destination: pino.destination({ dest: logFile, sync: false, mkdir: true }) });
   say('xoauth2-relay demo: a sandbox identity platform and mailbox on this machine, the real relay in between.');
-  const world = await startSandboxWorld({ dir, smtpPort, pop3Port, imapPort, devicePassword: DEVICE_PASSWORD, logger });
+  const world = await startSandboxWorld({ dir, smtpPort, pop3Port, imapPort, adminPort, devicePassword: DEVICE_PASSWORD, logger });
   const daemon = await Daemon.start({ config: world.loaded.config, logger, deliveryRescanMs: 1000 });
   const port = daemon.ports.smtp[0]!;
   const pop3 = daemon.ports.pop3[0]!;
   const imap = daemon.ports.imap[0]!;
   say(`  relay for devices:      SMTP 127.0.0.1:${port}, POP3 127.0.0.1:${pop3}, IMAP 127.0.0.1:${imap}   (log: ${logFile})`);
   say(`  sandbox mailbox:        ${SANDBOX_MAILBOX} (XOAUTH2 only, like Exchange Online)`);
+  say(`  admin page:             ${daemon.admin.url}  (token state, Get token / Delete token / Test, the spool)`);
   say();
 
   const stop = async (code: number) => {

@@ -51,6 +51,7 @@ export function buildProgram(): Command {
     .option('--smtp-port <port>', 'device-facing SMTP port of the relay (0: any free port)', '2525')
     .option('--pop3-port <port>', 'device-facing POP3 port of the relay (0: any free port)', '1110')
     .option('--imap-port <port>', 'device-facing IMAP port of the relay (0: any free port)', '1143')
+    .option('--admin-port <port>', 'port of the admin page on 127.0.0.1 (0: any free port)', '8025')
     .option('--auto-approve', 'approve the sign-in without asking (for scripts)')
     .action(run((opts: DemoOptions) => demoCommand(opts)));
 

@@ -185,10 +185,19 @@ export const configSchema = z
       .object({
         listen: z.string().refine((v) => parseHostPort(v) !== null, { message: 'not host:port' }).default('127.0.0.1:8025').meta({ description: 'admin web page, JSON API and /metrics (host:port)', hint: 'write host:port, e.g. 127.0.0.1:8025' }),
         passwordHash: z.string().nullable().default(null).meta({ description: 'scrypt hash of the admin password (required to listen on a non-loopback address)', secret: true }),
+        sessionMinutes: z.number().int().min(5).max(10_080).default(480).meta({ description: 'admin page sessions end after this many idle minutes (and always when the relay restarts)' }),
       })
       .strict()
       .prefault({})
       .meta({ description: 'the admin web page' }),
+    notify: z
+      .object({
+        webhookUrl: z.url({ protocol: /^https?$/ }).nullable().default(null).meta({ description: 'URL that receives a JSON notice (POST) when an account turns invalid or a device code waits to be entered; null: log only. Chat webhook URLs hold a secret: masked in errors, never logged', secret: true, hint: 'write an http:// or https:// URL' }),
+        webhookTimeoutSeconds: z.number().min(1).max(60).default(5).meta({ description: 'give up on one webhook POST after this long; notices are never retried' }),
+      })
+      .strict()
+      .prefault({})
+      .meta({ description: 'telling the operator when an account needs a person (besides the log)' }),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').meta({ description: 'log level (debug and trace show protocol transcripts, with secrets masked)' }),

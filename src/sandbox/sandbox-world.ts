@@ -23,6 +23,8 @@ export interface SandboxWorldOptions {
   pop3Port: number | null;
   /** Device-facing IMAP port of the relay (0: any free port); null (default): no IMAP listener. */
   imapPort?: number | null;
+  /** Port of the admin page on 127.0.0.1 (0, the default: any free port). */
+  adminPort?: number;
   /** The password of the demo device `mfp` (the address-admitted device needs none). */
   devicePassword: string;
   logger?: Logger;
@@ -72,7 +74,7 @@ export async function startSandboxWorld(opts: SandboxWorldOptions): Promise<Sand
       upstream: { host: '127.0.0.1', port: mailbox.imapPort ?? 993 },
     },
     upstreamTls: { extraCaFile: caFile },
-    admin: { listen: '127.0.0.1:0' },
+    admin: { listen: `127.0.0.1:${opts.adminPort ?? 0}` },
   };
   const configFile = join(opts.dir, 'config.yaml');
   const text = `# xoauth2-relay demo configuration (made by \`xoauth2-relay demo\`): sandbox identity platform and mailbox.\n${stringify(input)}`;

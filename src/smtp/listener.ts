@@ -14,6 +14,7 @@ import type { FailureThrottle } from '../auth/failure-throttle.js';
 import { RelayError, isRelayError, type ErrorCode } from '../errors.js';
 import { errorFields, type Logger } from '../log.js';
 import { ConnectionLimits } from '../transport/connection-limits.js';
+import { noListenerMetrics, type ListenerMetrics } from '../transport/listener-metrics.js';
 import { deviceTlsOptions, type DeviceTlsMaterial } from '../transport/tls-options.js';
 import { HeaderBlockEditor } from './header-block.js';
 import { CrlfNormalizer } from './line-endings.js';
@@ -38,6 +39,8 @@ export interface SmtpListenerOptions {
   sink: MessageSink;
   logger: Logger;
   hostname?: string;
+  /** Open sessions and failed logins, for /metrics. */
+  metrics?: ListenerMetrics;
 }
 
 type CallbackError = Error & { responseCode?: number };
@@ -61,8 +64,10 @@ export class SmtpListener {
   private readonly limits: ConnectionLimits;
   private readonly releases = new Map<string, () => void>();
   private readonly log: Logger;
+  private readonly metrics: ListenerMetrics;
 
   constructor(private readonly o: SmtpListenerOptions) {
+    this.metrics = o.metrics ?? noListenerMetrics;
     this.log = o.logger.child({ protocol: 'smtp', listener: `${o.listen.host}:${o.listen.port}` });
     this.limits = new ConnectionLimits(o.config.smtp.maxConnectionsPerAddress);
     const tls = o.listen.tls !== 'none' && o.tls ? deviceTlsOptions(o.tls, o.config.tls.legacyDevices) : {};
@@ -114,9 +119,11 @@ export class SmtpListener {
       this.log.info({ remote }, 'refused: too many connections from this address');
       return cb(replyError('TOO_MANY_CONNECTIONS'));
     }
+    this.metrics.sessionOpened('smtp');
     this.releases.set(session.id, () => {
       release();
       this.releases.delete(session.id);
+      this.metrics.sessionClosed('smtp');
     });
     cb();
   }
@@ -127,6 +134,7 @@ export class SmtpListener {
     const device = await this.o.devices.login(auth.username ?? '', auth.password ?? '', remote);
     if (!device) {
       this.o.throttle.failed(remote);
+      this.metrics.authFailed('smtp');
       this.log.info({ remote, username: auth.username, method: auth.method }, 'device login failed');
       return cb(replyError('AUTH_FAILED'));
     }
@@ -143,6 +151,7 @@ export class SmtpListener {
   private onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, cb: (err?: Error | null) => void): void {
     const device = this.deviceOf(session);
     if (!device) {
+      this.metrics.authFailed('smtp');
       this.log.info({ remote: session.remoteAddress, from: address.address }, 'refused MAIL FROM: not logged in and address not admitted');
       return cb(replyError('SMTP_AUTH_REQUIRED'));
     }

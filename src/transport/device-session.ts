@@ -12,6 +12,7 @@ import type { TlsMode } from '../config/schema.js';
 import { RelayError, isRelayError } from '../errors.js';
 import { errorFields, type Logger } from '../log.js';
 import { LineReader } from './line-reader.js';
+import type { ListenerMetrics } from './listener-metrics.js';
 import type { RegisteredSession, SessionPhase, SessionProtocol } from './session-registry.js';
 import { splice, type Splice, type SpliceResult } from './splice.js';
 import type { UpstreamTarget } from './upstream-connect.js';
@@ -57,6 +58,8 @@ export interface ProxyContext {
   limits: ProxyLimits;
   /** A session-ending reply as the protocol writes it untagged (IMAP `* BYE …`, POP3 `-ERR …`). */
   untagged(reply: string): string;
+  /** Counts failed device logins for /metrics. */
+  metrics?: ListenerMetrics;
 }
 
 export class DeviceSession implements RegisteredSession {
@@ -192,6 +195,7 @@ export class DeviceSession implements RegisteredSession {
     this.armPreAuthTimer();
     if (!device) {
       throttle.failed(this.remote);
+      this.ctx.metrics?.authFailed(this.ctx.protocol);
       throw new RelayError('AUTH_FAILED', `user name ${JSON.stringify(username)}`);
     }
     throttle.succeeded(this.remote);

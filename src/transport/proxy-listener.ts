@@ -18,6 +18,7 @@ import { DeviceSession, type ProxyContext, type ProxyLimits, type ProxyTimeouts 
 import { SessionRegistry, type DrainResult, type SessionProtocol } from './session-registry.js';
 import { deviceTlsOptions, type DeviceTlsMaterial } from './tls-options.js';
 import type { TokenSource } from './upstream-login.js';
+import { noListenerMetrics, type ListenerMetrics } from './listener-metrics.js';
 
 /** What `new ImapListener(…)` / `new Pop3Listener(…)` take. */
 export interface ProxyListenerOptions {
@@ -39,6 +40,8 @@ export interface ProxyListenerOptions {
   registry?: SessionRegistry;
   /** How long close() lets spliced sessions finish before destroying them; default 10 s. */
   drainMs?: number;
+  /** Open sessions and failed logins, for /metrics. */
+  metrics?: ListenerMetrics;
 }
 
 /** The protocol-specific part of a proxy listener. */
@@ -85,6 +88,7 @@ export class ProxyListener {
       timeouts,
       limits,
       untagged: (reply) => protocol.untagged(reply),
+      ...(o.metrics ? { metrics: o.metrics } : {}),
     };
     this.server = this.createServer();
   }
@@ -150,7 +154,12 @@ export class ProxyListener {
     const session = new DeviceSession(socket, randomBytes(6).toString('base64url'), this.ctx, this.log);
     session.log.debug({ tls: this.o.listen.tls }, 'device connected');
     this.registry.add(session);
-    void session.closed.then(release);
+    const metrics = this.o.metrics ?? noListenerMetrics;
+    metrics.sessionOpened(this.protocol.name);
+    void session.closed.then(() => {
+      release();
+      metrics.sessionClosed(this.protocol.name);
+    });
     this.protocol
       .serve(session)
       .catch((err: unknown) => session.logFailure(err, 'session failed'))

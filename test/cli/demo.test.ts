@@ -12,9 +12,12 @@ import { startCli } from '../support/run-cli.js';
 
 test('demo: sign-in, a relayed test scan fetched back over POP3 through the relay, then a scan sent by the user arrives', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'xoauth2-relay-demo-'));
-  const demo = startCli(['demo', '--auto-approve', '--smtp-port', '0', '--pop3-port', '0', '--imap-port', '0', '--state-dir', join(dir, 'demo')]);
+  const demo = startCli(['demo', '--auto-approve', '--smtp-port', '0', '--pop3-port', '0', '--imap-port', '0', '--admin-port', '0', '--state-dir', join(dir, 'demo')]);
   try {
     const [, port] = await demo.waitFor(/relay for devices: +SMTP 127\.0\.0\.1:(\d+), POP3 127\.0\.0\.1:\d+, IMAP 127\.0\.0\.1:\d+/);
+    const [, adminUrl] = await demo.waitFor(/admin page: +(http:\/\/127\.0\.0\.1:\d+\/)/);
+    const health = await fetch(`${adminUrl}healthz`);
+    assert.equal(health.status, 200);
     await demo.waitFor(/✔ token acquired for scanner@sandbox\.test/);
     const [, firstFile] = await demo.waitFor(/✔ scan relayed: it is in the sandbox mailbox: (\S+)/);
     assert.match(await readFile(firstFile!, 'utf8'), /Subject: Scan from demo-scanner/);

@@ -1,0 +1,205 @@
+/**
+ * Prometheus metrics (`/metrics` on the admin listener), in a registry of our own so that nothing else in the
+ * process (a library registering on prom-client's global registry) can add to or break what we expose.
+ *
+ * Counters move on events: the spool's 'committed' (accepted), the delivery worker's outcomes, token state
+ * changes. Gauges that describe the present (spool size, oldest message, token state) are read at scrape time,
+ * so they are never stale and cost nothing between scrapes. Listeners report sessions and failed logins by
+ * calling `sessionOpened` / `sessionClosed` / `authFailed` themselves.
+ *
+ * Label values are account names (from the configuration) and protocol names: a bounded set, never a mailbox
+ * address typed by a device, so a hostile client cannot blow up the number of series.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { TokenServices } from '../auth/token-services.js';
+import type { TokenState, TokenStateName } from '../auth/token-state.js';
+import type { DeliveryEvent, DeliveryWorker } from '../smtp/delivery/index.js';
+import type { MessageStatus, Spool, SpooledEnvelope } from '../smtp/spool/index.js';
+
+import type { ListenerMetrics, ListenerProtocol } from '../transport/listener-metrics.js';
+
+export type { ListenerProtocol };
+
+/** What the metrics follow; the daemon passes its own token services, spool and worker. */
+export interface MetricSources {
+  tokens: Pick<TokenServices, 'all'>;
+  spool: Pick<Spool, 'on' | 'off' | 'list' | 'listDead'>;
+  delivery: Pick<DeliveryWorker, 'on' | 'off'>;
+}
+
+export interface RelayMetricsOptions {
+  /** Also expose Node's process metrics (memory, CPU, event-loop lag, open files); default true. */
+  processMetrics?: boolean;
+  now?: () => number;
+}
+
+const PREFIX = 'xoauth2_relay_';
+const tokenStates: readonly TokenStateName[] = ['not-acquired', 'waiting-authorization', 'acquired', 'invalid'];
+const spoolStatuses: readonly MessageStatus[] = ['queued', 'deferred', 'held', 'dead'];
+/** From the device's 250 to Exchange's: seconds when all is well, hours when a token was missing. */
+const latencyBuckets = [0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600];
+
+/** Gauges of one scrape read the spool once. */
+const SNAPSHOT_REUSE_MS = 100;
+
+interface SpoolSnapshot {
+  counts: Record<MessageStatus, number>;
+  oldestAgeSeconds: number;
+}
+
+async function readSpoolSnapshot(spool: MetricSources['spool'], nowMs: number): Promise<SpoolSnapshot> {
+  const [queued, dead] = await Promise.all([spool.list(), spool.listDead()]);
+  const counts = { queued: 0, deferred: 0, held: 0, dead: dead.length };
+  for (const e of queued) if (e.state.status !== 'dead') counts[e.state.status] += 1;
+  const first = Math.min(...queued.map((e) => Date.parse(e.receivedAt)));
+  return { counts, oldestAgeSeconds: Number.isFinite(first) ? Math.max(0, (nowMs - first) / 1000) : 0 };
+}
+
+export class RelayMetrics implements ListenerMetrics {
+  readonly registry = new Registry();
+  private readonly now: () => number;
+  private sources: MetricSources | null = null;
+  private snapshot: { at: number; value: Promise<SpoolSnapshot | null> } | null = null;
+
+  private readonly accepted = this.counter('messages_accepted_total', 'Messages accepted from devices (durably spooled, device answered 250)', ['account']);
+  private readonly delivered = this.counter('messages_delivered_total', 'Messages delivered upstream', ['account']);
+  private readonly deferred = this.counter('messages_deferred_total', 'Delivery attempts that ended in a temporary failure (retried later)', ['account']);
+  private readonly held = this.counter('messages_held_total', 'Delivery attempts that found no usable token (held until the account has one)', ['account']);
+  private readonly dead = this.counter('messages_dead_total', 'Messages (or recipients) moved to the dead letters', ['account']);
+  private readonly latency = new Histogram({
+    name: `${PREFIX}delivery_latency_seconds`,
+    help: 'Time from the device\'s 250 to the upstream\'s acceptance',
+    labelNames: ['account'] as const,
+    buckets: latencyBuckets,
+    registers: [this.registry],
+  });
+  private readonly tokensObtained = this.counter('token_refreshes_total', 'Access tokens obtained (refreshes, and the first token after a sign-in)', ['account']);
+  private readonly tokenFailures = this.counter('token_refresh_failures_total', 'Token refreshes that failed: kind=grant turned the account invalid, kind=transient kept the token and retries', ['account', 'kind']);
+  private readonly sessions = new Gauge({ name: `${PREFIX}sessions_open`, help: 'Device sessions open now', labelNames: ['protocol'] as const, registers: [this.registry] });
+  private readonly authFailures = this.counter('auth_failures_total', 'Failed device logins (wrong user name or password, or refused source address)', ['protocol']);
+
+  constructor(opts: RelayMetricsOptions = {}) {
+    this.now = opts.now ?? Date.now;
+    for (const protocol of ['smtp', 'imap', 'pop3'] as const) {
+      this.sessions.set({ protocol }, 0);
+      this.authFailures.inc({ protocol }, 0);
+    }
+    this.defineScrapeGauges();
+    if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
+  }
+
+  /** Follows the spool, the worker and every account's token; returns the function that stops following. */
+  observe(sources: MetricSources): () => void {
+    this.sources = sources;
+    const offs: Array<() => void> = [];
+    const onCommitted = (e: SpooledEnvelope) => this.accepted.inc({ account: e.account });
+    sources.spool.on('committed', onCommitted);
+    offs.push(() => sources.spool.off('committed', onCommitted));
+    const outcomes = { delivered: this.delivered, deferred: this.deferred, held: this.held, dead: this.dead } as const;
+    for (const [name, counter] of Object.entries(outcomes) as Array<[keyof typeof outcomes, Counter<'account'>]>) {
+      const listener = (event: DeliveryEvent) => {
+        counter.inc({ account: event.account });
+        if (name === 'delivered') this.latency.observe({ account: event.account }, Math.max(0, event.latencyMs) / 1000);
+      };
+      sources.delivery.on(name, listener);
+      offs.push(() => sources.delivery.off(name, listener));
+    }
+    for (const service of sources.tokens.all()) {
+      this.tokensObtained.inc({ account: service.name }, 0);
+      let lastRefresh = service.state.state === 'acquired' ? service.state.lastRefresh : null;
+      const onState = (state: TokenState, account: string) => {
+        if (state.state === 'acquired' && state.lastRefresh && state.lastRefresh !== lastRefresh) this.tokensObtained.inc({ account });
+        if (state.state === 'invalid') this.tokenRefreshFailed(account, 'grant');
+        lastRefresh = state.state === 'acquired' ? state.lastRefresh : lastRefresh;
+      };
+      const onTransient = (account: string) => this.tokenRefreshFailed(account, 'transient');
+      service.on('state', onState);
+      service.on('refreshFailedTransient', onTransient);
+      offs.push(() => {
+        service.off('state', onState);
+        service.off('refreshFailedTransient', onTransient);
+      });
+    }
+    return () => {
+      offs.forEach((off) => off());
+      if (this.sources === sources) this.sources = null;
+    };
+  }
+
+  /** A device connected (listeners call this; pair it with `sessionClosed`). */
+  sessionOpened(protocol: ListenerProtocol): void {
+    this.sessions.inc({ protocol });
+  }
+
+  sessionClosed(protocol: ListenerProtocol): void {
+    this.sessions.dec({ protocol });
+  }
+
+  /** A device login was refused (wrong credentials, or an address no device may use). */
+  authFailed(protocol: ListenerProtocol): void {
+    this.authFailures.inc({ protocol });
+  }
+
+  /** A refresh failed. Grant failures are counted from state changes already; transient ones need this call. */
+  tokenRefreshFailed(account: string, kind: 'grant' | 'transient'): void {
+    this.tokenFailures.inc({ account, kind });
+  }
+
+  /** The exposition text (format 0.0.4) and its content type, for `/metrics`. */
+  async exposition(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  private counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
+    return new Counter({ name: `${PREFIX}${name}`, help, labelNames, registers: [this.registry] });
+  }
+
+  /** Gauges read from the spool and the token services when Prometheus scrapes. */
+  private defineScrapeGauges(): void {
+    const metrics = this;
+    new Gauge({
+      name: `${PREFIX}token_state`,
+      help: 'Token state per account: 1 for the current state, 0 for the others',
+      labelNames: ['account', 'state'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const service of metrics.sources?.tokens.all() ?? []) {
+          for (const state of tokenStates) this.set({ account: service.name, state }, service.state.state === state ? 1 : 0);
+        }
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}spool_messages`,
+      help: 'Messages in the spool by status (dead: the dead letters)',
+      labelNames: ['status'] as const,
+      registers: [this.registry],
+      async collect() {
+        const spool = await metrics.spoolSnapshot();
+        if (spool) for (const status of spoolStatuses) this.set({ status }, spool.counts[status]);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}spool_oldest_message_age_seconds`,
+      help: 'Age of the oldest message waiting for delivery (queued, deferred or held); 0 when none',
+      registers: [this.registry],
+      async collect() {
+        const spool = await metrics.spoolSnapshot();
+        if (spool) this.set(spool.oldestAgeSeconds);
+      },
+    });
+  }
+
+  /**
+   * One read of the spool shared by the gauges of one scrape. A spool that cannot be read keeps the last
+   * values (null here); /readyz is where that shows.
+   */
+  private spoolSnapshot(): Promise<SpoolSnapshot | null> {
+    const nowMs = this.now();
+    if (this.snapshot && nowMs - this.snapshot.at < SNAPSHOT_REUSE_MS) return this.snapshot.value;
+    const spool = this.sources?.spool;
+    const value = spool ? readSpoolSnapshot(spool, nowMs).catch(() => null) : Promise.resolve(null);
+    this.snapshot = { at: nowMs, value };
+    return value;
+  }
+}

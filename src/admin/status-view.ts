@@ -1,0 +1,101 @@
+/**
+ * What the admin page shows and the JSON API returns, computed in one place so both always agree: every
+ * account (the `status` command's row plus what the page needs for its buttons), the spool, and the recent
+ * delivery outcomes.
+ */
+import type { TokenServices } from '../auth/token-services.js';
+import { queueRow, type QueueRow } from '../cli/queue.js';
+import { accountStatus } from '../cli/status.js';
+import type { MessageStatus, Spool } from '../smtp/spool/index.js';
+import type { AccountTests, TestRun } from './account-test.js';
+import type { RecentDelivery, RecentDeliveries } from './recent-deliveries.js';
+
+export interface AccountView extends ReturnType<typeof accountStatus> {
+  /** Access-token expiry (ISO) when acquired; `expiresAt` is the device code's expiry while waiting. */
+  accessTokenExpiresAt: string | null;
+  /** Why the last interactive sign-in ended without a token (declined, expired code), for the person who started it. */
+  lastSignInFailure: string | null;
+  /** The last Test result, and whether one is running; null when the Test button is not offered. */
+  test: { running: boolean; last: TestRun | null } | null;
+}
+
+export interface SpoolView {
+  counts: Record<MessageStatus, number>;
+  /** Messages waiting for delivery (queued, deferred, held); dead letters are counted apart. */
+  waiting: number;
+  /** Age in seconds of the oldest waiting message, or null when none waits. */
+  oldestAgeSeconds: number | null;
+  /** Waiting messages then dead letters, oldest first, at most `MAX_LISTED`. */
+  messages: QueueRow[];
+  /** Messages not listed because of the limit. */
+  notListed: number;
+}
+
+export interface AdminStatus {
+  generatedAt: string;
+  accounts: AccountView[];
+  spool: SpoolView;
+  recentDeliveries: RecentDelivery[];
+}
+
+/** A page that lists thousands of messages helps nobody; the counts above it stay exact. */
+const MAX_LISTED = 200;
+
+export interface StatusSources {
+  tokens: Pick<TokenServices, 'all'>;
+  spool: Pick<Spool, 'list' | 'listDead'>;
+  recent: RecentDeliveries;
+  tests: AccountTests | null;
+  now?: () => number;
+}
+
+export function accountViews(sources: Pick<StatusSources, 'tokens' | 'tests'>): AccountView[] {
+  return sources.tokens.all().map((service) => {
+    const row = accountStatus(service);
+    const state = service.state;
+    return {
+      ...row,
+      accessTokenExpiresAt: state.state === 'acquired' ? state.expiresAt : null,
+      lastSignInFailure: service.lastSignInFailure,
+      test: sources.tests ? { running: sources.tests.isRunning(service.name), last: sources.tests.last(service.name) } : null,
+    };
+  });
+}
+
+export async function spoolView(spool: Pick<Spool, 'list' | 'listDead'>, nowMs: number): Promise<SpoolView> {
+  const [queued, dead] = await Promise.all([spool.list(), spool.listDead()]);
+  const counts: Record<MessageStatus, number> = { queued: 0, deferred: 0, held: 0, dead: dead.length };
+  for (const e of queued) counts[e.state.status] += 1;
+  const all = [...queued, ...dead];
+  const oldest = Math.min(...queued.map((e) => Date.parse(e.receivedAt)));
+  return {
+    counts,
+    waiting: queued.length,
+    oldestAgeSeconds: Number.isFinite(oldest) ? Math.max(0, Math.round((nowMs - oldest) / 1000)) : null,
+    messages: all.slice(0, MAX_LISTED).map((e) => {
+      const row = queueRow(e, nowMs);
+      return { ...row, lastReason: row.lastReason && personalReason(row.lastReason, row.account, row.id) };
+    }),
+    notListed: Math.max(0, all.length - MAX_LISTED),
+  };
+}
+
+/** Recent outcomes, newest first, with their reasons made specific. */
+export function deliveriesView(recent: Pick<RecentDeliveries, 'list'>): RecentDelivery[] {
+  return recent.list().map((d) => ({ ...d, reason: d.reason && personalReason(d.reason, d.account, d.id) }));
+}
+
+/** The catalogue speaks of `<account>` and `<id>`; on the page the command can be copied as is. */
+export function personalReason(reason: string, account: string, id: string): string {
+  return reason.replaceAll('<account>', account).replaceAll('<id>', id);
+}
+
+export async function adminStatus(sources: StatusSources): Promise<AdminStatus> {
+  const nowMs = (sources.now ?? Date.now)();
+  return {
+    generatedAt: new Date(nowMs).toISOString(),
+    accounts: accountViews(sources),
+    spool: await spoolView(sources.spool, nowMs),
+    recentDeliveries: deliveriesView(sources.recent),
+  };
+}

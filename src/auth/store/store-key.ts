@@ -8,7 +8,7 @@
  * falling through would quietly encrypt with another key and make the stored tokens unreadable.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open } from 'node:fs/promises';
+import { mkdir, open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RelayError } from '../../errors.js';
 import { createFileDurablyIfAbsent, errorCode } from './durable-file.js';
@@ -74,6 +74,12 @@ export async function resolveStoreKey(opts: ResolveStoreKeyOptions): Promise<Res
   if (existing) return { key: existing, source: 'key-file', location: path, created: false };
   if (opts.createIfMissing === false) {
     throw new RelayError('STORE_KEY_MISSING', `none in ${STORE_KEY_ENV}, the systemd credential or ${path}`);
+  }
+  // Tokens already stored were sealed with some other key (the service's credential, an env variable): a new key
+  // file would make them unreadable, e.g. when `xoauth2-relay status` runs in a shell without the credential.
+  const sealed = (await readdir(join(opts.stateDir, 'tokens')).catch(() => [] as string[])).filter((f) => f.endsWith('.json.enc'));
+  if (sealed.length > 0) {
+    throw new RelayError('STORE_KEY_MISSING', `${sealed.length} token file(s) in ${join(opts.stateDir, 'tokens')} were sealed with a key this process does not have: set ${STORE_KEY_ENV} or run with the service's credential (see docs/running.md)`);
   }
   return createKeyFile(opts.stateDir, path);
 }

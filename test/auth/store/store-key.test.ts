@@ -181,3 +181,15 @@ test('a credentials directory without our credential falls through to the key fi
     assert.equal(resolved.source, 'key-file');
     assert.equal(resolved.created, true);
   }));
+
+test('no new key file when tokens sealed with another key already exist (a shell without the service credential)', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'xoauth2-relay-key-'));
+  try {
+    await mkdir(join(dir, 'tokens'), { recursive: true });
+    await writeFile(join(dir, 'tokens', 'scanner.json.enc'), '{}');
+    await assert.rejects(resolveStoreKey({ stateDir: dir, env: {} }), (err) => isRelayError(err, 'STORE_KEY_MISSING') && /sealed with a key this process does not have/.test((err as Error).message));
+    await assert.rejects(stat(join(dir, 'token-store.key')), 'no key file was created');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -43,6 +43,7 @@ export interface BoundPorts {
 interface OperatorSurface {
   metrics: RelayMetrics;
   admin: AdminServer;
+  /** Replaced on reload when the notification settings change. */
   notifier: AccountNotifier;
   stopObserving: () => void;
   accepting: { value: boolean };
@@ -50,7 +51,7 @@ interface OperatorSurface {
 
 export class Daemon {
   private constructor(
-    readonly config: Config,
+    private current: Config,
     readonly tokens: TokenServices,
     readonly spool: Spool,
     readonly delivery: DeliveryWorker,
@@ -58,7 +59,13 @@ export class Daemon {
     readonly ports: BoundPorts,
     private readonly log: Logger,
     private readonly surface: OperatorSurface,
+    private readonly devices: DeviceDirectory,
   ) {}
+
+  /** The configuration in force (changes with `reload`). */
+  get config(): Config {
+    return this.current;
+  }
 
   /** The relay's metrics: listeners report sessions and failed logins here. */
   get metrics(): RelayMetrics {
@@ -110,11 +117,7 @@ export class Daemon {
       await tokens.stop();
       throw err;
     }
-    const notifier = followAccountStates(tokens, {
-      logger: log,
-      adminUrl: admin.url,
-      webhook: config.notify.webhookUrl ? { url: config.notify.webhookUrl, timeoutMs: config.notify.webhookTimeoutSeconds * 1000 } : null,
-    });
+    const notifier = followAccountStates(tokens, notifierOptions(config, log, admin.url));
     const surface: OperatorSurface = { metrics, admin, notifier, stopObserving, accepting };
 
     const devices = new DeviceDirectory(config.devices);
@@ -138,7 +141,29 @@ export class Daemon {
     }
     accepting.value = true;
     log.info({ ports, admin: admin.url }, 'xoauth2-relay ready');
-    return new Daemon(config, tokens, spool, delivery, listeners, ports, log, surface);
+    return new Daemon(config, tokens, spool, delivery, listeners, ports, log, surface, devices);
+  }
+
+  /**
+   * SIGHUP: applies what can change without dropping a connection (the device list, the notification webhook)
+   * and names every other changed key, which needs a restart. A config with errors never gets here (run.ts checks it).
+   */
+  reload(next: Config): { applied: string[]; needsRestart: string[] } {
+    const changed = changedKeys(this.current, next);
+    const applied: string[] = [];
+    if (changed.some((k) => k === 'devices' || k.startsWith('devices'))) {
+      this.devices.replace(next.devices);
+      applied.push('devices');
+    }
+    if (changed.some((k) => k.startsWith('notify'))) {
+      this.surface.notifier.stop();
+      this.surface.notifier = followAccountStates(this.tokens, notifierOptions(next, this.log, this.surface.admin.url));
+      applied.push('notify');
+    }
+    const needsRestart = changed.filter((k) => !applied.some((a) => k === a || k.startsWith(`${a}.`)));
+    this.current = { ...this.current, devices: next.devices, notify: next.notify };
+    this.log.info({ applied, needsRestart }, needsRestart.length > 0 ? `configuration reloaded; restart to apply: ${needsRestart.join(', ')}` : 'configuration reloaded');
+    return { applied, needsRestart };
   }
 
   /** Stops accepting, lets open sessions and deliveries finish within `graceMs`, then stops. */
@@ -152,6 +177,26 @@ export class Daemon {
     await this.tokens.stop();
     this.log.info('stopped');
   }
+}
+
+function notifierOptions(config: Config, logger: Logger, adminUrl: string) {
+  const n = config.notify;
+  return { logger, adminUrl, webhook: n.webhookUrl ? { url: n.webhookUrl, timeoutMs: n.webhookTimeoutSeconds * 1000 } : null };
+}
+
+/** Dotted keys (two levels deep) whose values differ between two configs. */
+function changedKeys(a: Config, b: Config): string[] {
+  const out: string[] = [];
+  for (const key of Object.keys(b) as Array<keyof Config>) {
+    const [x, y] = [a[key], b[key]];
+    if (JSON.stringify(x) === JSON.stringify(y)) continue;
+    if (x && y && typeof x === 'object' && typeof y === 'object' && !Array.isArray(x)) {
+      for (const sub of new Set([...Object.keys(x), ...Object.keys(y)])) {
+        if (JSON.stringify((x as Record<string, unknown>)[sub]) !== JSON.stringify((y as Record<string, unknown>)[sub])) out.push(`${key}.${sub}`);
+      }
+    } else out.push(key);
+  }
+  return out;
 }
 
 async function closeSurface(surface: OperatorSurface): Promise<void> {

@@ -11,6 +11,10 @@ export interface Device {
   name: string;
   account: string;
   username: string | null;
+  /** SMTP: envelope senders it may use (addresses or @domain); empty: any. */
+  allowedSenders: readonly string[];
+  /** SMTP: recipient domains it may send to; empty: any. */
+  allowedRecipientDomains: readonly string[];
 }
 
 interface Entry {
@@ -19,16 +23,31 @@ interface Entry {
 }
 
 export class DeviceDirectory {
-  private readonly byUsername = new Map<string, Entry>();
-  private readonly addressOnly: Entry[] = [];
-  private readonly all: Entry[];
+  private byUsername = new Map<string, Entry>();
+  private addressOnly: Entry[] = [];
+  private all: Entry[] = [];
 
   constructor(devices: readonly DeviceConfig[], private readonly verifier: PasswordVerifier = createPasswordVerifier()) {
-    this.all = devices.map((config) => ({ config, ranges: new AddressRanges(config.allowFrom) }));
-    for (const entry of this.all) {
-      if (entry.config.username !== null) this.byUsername.set(entry.config.username, entry);
-      else this.addressOnly.push(entry);
+    this.replace(devices);
+  }
+
+  /**
+   * Takes a new device list (SIGHUP reload). Sessions already logged in keep the device they logged in as;
+   * every new login and address check uses the new list.
+   */
+  replace(devices: readonly DeviceConfig[]): void {
+    const all = devices.map((config) => ({ config, ranges: new AddressRanges(config.allowFrom) }));
+    const byUsername = new Map<string, Entry>();
+    const addressOnly: Entry[] = [];
+    for (const entry of all) {
+      if (entry.config.username !== null) byUsername.set(entry.config.username, entry);
+      else addressOnly.push(entry);
     }
+    [this.all, this.byUsername, this.addressOnly] = [all, byUsername, addressOnly];
+  }
+
+  get size(): number {
+    return this.all.length;
   }
 
   /** True when some device may connect from this address (devices with a password and no allowFrom: any address). */
@@ -56,5 +75,6 @@ export class DeviceDirectory {
 }
 
 function toDevice(entry: Entry): Device {
-  return { name: entry.config.name, account: entry.config.account, username: entry.config.username };
+  const c = entry.config;
+  return { name: c.name, account: c.account, username: c.username, allowedSenders: c.allowedSenders, allowedRecipientDomains: c.allowedRecipientDomains };
 }

@@ -155,8 +155,7 @@ export class SmtpListener {
       this.log.info({ remote: session.remoteAddress, from: address.address }, 'refused MAIL FROM: not logged in and address not admitted');
       return cb(replyError('SMTP_AUTH_REQUIRED'));
     }
-    const rules = this.o.config.devices.find((d) => d.name === device.name);
-    if (rules && !addressAllowed(address.address, rules.allowedSenders)) return cb(replyError('SENDER_NOT_ALLOWED'));
+    if (!addressAllowed(address.address, device.allowedSenders)) return cb(replyError('SENDER_NOT_ALLOWED'));
     cb();
   }
 
@@ -164,8 +163,7 @@ export class SmtpListener {
     const device = this.deviceOf(session);
     if (!device) return cb(replyError('SMTP_AUTH_REQUIRED'));
     if (session.envelope.rcptTo.length >= MAX_RECIPIENTS) return cb(replyError('TOO_MANY_RECIPIENTS'));
-    const rules = this.o.config.devices.find((d) => d.name === device.name);
-    const domains = (rules?.allowedRecipientDomains ?? []).map((d) => `@${d.replace(/^@/, '')}`);
+    const domains = device.allowedRecipientDomains.map((d) => `@${d.replace(/^@/, '')}`);
     if (!addressAllowed(address.address, domains)) return cb(replyError('RECIPIENT_NOT_ALLOWED'));
     cb();
   }
@@ -188,7 +186,12 @@ export class SmtpListener {
     };
     const edit = account.senderPolicy === 'rewrite-from' ? (h: string) => rewriteFromHeader(h, account.mailbox) : (h: string) => h;
     const trace = receivedHeader(session, this.o.hostname ?? 'xoauth2-relay');
-    const body = new PassThrough();
+    // The spool must never commit a message the device is told was too big (smtp-server answers 552 itself): the
+    // stream fails at its end when smtp-server counted more than SIZE, so the commit is abandoned, not undone.
+    const limit = this.o.config.smtp.maxMessageBytes;
+    const body = new PassThrough({
+      flush: (done) => done(stream.sizeExceeded ? new RelayError('MESSAGE_TOO_LARGE', `over smtp.maxMessageBytes (${limit})`) : null),
+    });
     const feeding = pipeline(stream, new CrlfNormalizer(), new HeaderBlockEditor(edit, trace), body);
     // Room for the trace line and CR added to bare LFs beyond what smtp-server counted.
     const maxBytes = Math.ceil(this.o.config.smtp.maxMessageBytes * 1.05) + 64 * 1024;

@@ -270,6 +270,34 @@ test('token revoked: delivery holds the mail, the account turns invalid, a new s
   assert.ok((await Promise.all(files.map((f) => readFile(f, 'latin1')))).some((t) => t.includes('Subject: held scan')));
 });
 
+
+test('SIGHUP: a device added to the config can send at once; other changes are named for a restart; a broken config is refused', { skip }, async () => {
+  const { parse, stringify } = await import('yaml');
+  const original = await readFile(env.configFile, 'utf8');
+  const send = (user: string) => {
+    const t = nodemailer.createTransport({ host: '127.0.0.1', port: port(), secure: false, ignoreTLS: true, auth: { user, pass: PASSWORD } });
+    return t.sendMail({ from: 'scan@printer.local', to: DESK, subject: `from ${user}`, text: 'x' }).finally(() => t.close());
+  };
+  await assert.rejects(send('late'), /535/);
+  try {
+    const config = parse(original) as { devices: Array<Record<string, unknown>>; smtp: { maxMessageBytes: number } };
+    config.devices.push({ name: 'late', username: 'late', passwordHash: config.devices[0]!.passwordHash, account: 'scanner' });
+    config.smtp.maxMessageBytes += 1;
+    await writeFile(env.configFile, stringify(config));
+    relay.child.kill('SIGHUP');
+    const line = await relay.waitForLog(/"msg":"configuration reloaded; restart to apply: smtp\.maxMessageBytes"/);
+    assert.deepEqual(line.applied, ['devices']);
+    assert.match((await send('late')).response, /^250 /);
+
+    await writeFile(env.configFile, 'accounts: [broken\n');
+    relay.child.kill('SIGHUP');
+    await relay.waitForLog(/reload refused: the configuration has errors/);
+    assert.match((await send('late')).response, /^250 /, 'the running configuration stays');
+  } finally {
+    await writeFile(env.configFile, original);
+  }
+});
+
 test('the relay log holds no device password, no access token and no XOAUTH2 string', { skip }, async () => {
   const log = [...earlierLogs, relay.logText()].join('');
   assert.ok(earlierLogs.length === 2, 'covers every relay process of this file');

@@ -145,7 +145,8 @@ export class SmtpListener {
 
   /** The device behind this session: logged in, or admitted by address. */
   private deviceOf(session: SMTPServerSession): Device | null {
-    return (session.user as Device | undefined) ?? this.o.devices.byAddress(session.remoteAddress);
+    // `||`, not `??`: smtp-server resets `user` to false (not undefined) after STARTTLS.
+    return (session.user as Device | false | undefined) || this.o.devices.byAddress(session.remoteAddress);
   }
 
   private onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, cb: (err?: Error | null) => void): void {

@@ -81,3 +81,57 @@ test('an address no device is admitted from gets 530 at MAIL FROM and nothing is
     await listener.close();
   }
 });
+
+async function startTls(mode: 'starttls' | 'implicit', legacyDevices: boolean) {
+  const { createPki } = await import('../../src/sandbox/pki.js');
+  const { writeFile } = await import('node:fs/promises');
+  const dir = await mkdtemp(join(tmpdir(), 'xoauth2-relay-smtp-tls-'));
+  dirs.push(dir);
+  const pki = await createPki('smtp listener test CA');
+  const cert = await pki.issueServerCertificate(['127.0.0.1', 'localhost']);
+  await writeFile(join(dir, 'cert.pem'), cert.certPem);
+  await writeFile(join(dir, 'key.pem'), cert.keyPem);
+  const yaml = `
+stateDir: ${dir}
+accounts: { scanner: { mailbox: scanner@contoso.com, tenantId: contoso.com, clientId: 66666666-7777-8888-9999-000000000000 } }
+devices: [{ name: fax, account: scanner, allowFrom: [127.0.0.1/32] }]
+smtp: { listen: [{ host: 127.0.0.1, port: 0, tls: ${mode} }] }
+tls: { certFile: cert.pem, keyFile: key.pem, legacyDevices: ${legacyDevices} }
+`;
+  const checked = checkConfigText(yaml, join(dir, 'config.yaml'), {});
+  if (!checked.ok) throw new Error(JSON.stringify(checked.problems));
+  const config = checked.loaded.config;
+  const { loadDeviceTlsMaterial } = await import('../../src/transport/tls-options.js');
+  const spool = await Spool.open(dir);
+  const listener = new SmtpListener({ config, listen: config.smtp.listen[0]!, devices: new DeviceDirectory(config.devices), throttle: new FailureThrottle(), tls: loadDeviceTlsMaterial(config), sink: spool, logger: createLogger({ level: 'silent' }) });
+  return { listener, port: await listener.listen(), ca: pki.caCertPem, spool };
+}
+
+test('STARTTLS and implicit TLS listeners; TLS 1.0 only when legacyDevices is on', async () => {
+  const nodemailer = (await import('nodemailer')).default;
+  for (const mode of ['starttls', 'implicit'] as const) {
+    const { listener, port, ca, spool } = await startTls(mode, false);
+    try {
+      const t = nodemailer.createTransport({ host: '127.0.0.1', port, secure: mode === 'implicit', requireTLS: mode === 'starttls', tls: { ca: [ca], servername: 'localhost' } });
+      const info = await t.sendMail({ from: 'fax@printer.local', to: 'desk@contoso.com', subject: mode, text: 'x' });
+      t.close();
+      assert.match(info.response, /^250 /);
+      assert.equal((await spool.list()).length, 1);
+      // A TLS 1.0 device is refused unless the operator turned legacyDevices on.
+      const old = nodemailer.createTransport({ host: '127.0.0.1', port, secure: mode === 'implicit', requireTLS: mode === 'starttls', tls: { ca: [ca], servername: 'localhost', minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' } });
+      await assert.rejects(old.sendMail({ from: 'fax@printer.local', to: 'desk@contoso.com', text: 'x' }));
+      old.close();
+    } finally {
+      await listener.close();
+    }
+  }
+  const { listener, port, ca } = await startTls('implicit', true);
+  try {
+    const old = nodemailer.createTransport({ host: '127.0.0.1', port, secure: true, tls: { ca: [ca], servername: 'localhost', minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' } });
+    const info = await old.sendMail({ from: 'fax@printer.local', to: 'desk@contoso.com', text: 'from a 2008 scanner' });
+    old.close();
+    assert.match(info.response, /^250 /);
+  } finally {
+    await listener.close();
+  }
+});

@@ -30,7 +30,7 @@ export interface DaemonOptions {
 /** A listener of any protocol: it binds, and it closes (draining its sessions). */
 interface Listener {
   listen(): Promise<number>;
-  close(): Promise<void>;
+  close(): Promise<unknown>;
 }
 
 export interface BoundPorts {

@@ -5,7 +5,6 @@
  */
 import type { ProxyLimits, ProxyTimeouts } from '../transport/device-session.js';
 import { ProxyListener, type ProxyListenerOptions, type ProxyProtocol } from '../transport/proxy-listener.js';
-import type { DrainResult, SessionRegistry } from '../transport/session-registry.js';
 import { serveImap } from './imap-front.js';
 
 export type ImapListenerOptions = ProxyListenerOptions;
@@ -34,29 +33,9 @@ const imapProtocol: ProxyProtocol = {
   serve: serveImap,
 };
 
-export class ImapListener {
-  private readonly proxy: ProxyListener;
-
+/** A device-facing IMAP listener: the shared proxy listener with the IMAP front. */
+export class ImapListener extends ProxyListener {
   constructor(options: ImapListenerOptions) {
-    this.proxy = new ProxyListener(options, imapProtocol);
-  }
-
-  /** The open sessions (shared with other listeners when the options passed a registry). */
-  get registry(): SessionRegistry {
-    return this.proxy.registry;
-  }
-
-  listen(): Promise<number> {
-    return this.proxy.listen();
-  }
-
-  /** Stops accepting; ends pre-login sessions now and spliced ones after `drainMs` at the latest. */
-  async close(): Promise<void> {
-    await this.proxy.close();
-  }
-
-  /** Like close(), reporting how many sessions ended by themselves and how many were cut. */
-  closeAndReport(): Promise<DrainResult> {
-    return this.proxy.close();
+    super(options, imapProtocol);
   }
 }

@@ -5,7 +5,6 @@
  */
 import type { ProxyLimits, ProxyTimeouts } from '../transport/device-session.js';
 import { ProxyListener, type ProxyListenerOptions, type ProxyProtocol } from '../transport/proxy-listener.js';
-import type { DrainResult, SessionRegistry } from '../transport/session-registry.js';
 import { servePop3 } from './pop3-front.js';
 
 export type Pop3ListenerOptions = ProxyListenerOptions;
@@ -34,29 +33,9 @@ const pop3Protocol: ProxyProtocol = {
   serve: servePop3,
 };
 
-export class Pop3Listener {
-  private readonly proxy: ProxyListener;
-
+/** A device-facing POP3 listener: the shared proxy listener with the POP3 front. */
+export class Pop3Listener extends ProxyListener {
   constructor(options: Pop3ListenerOptions) {
-    this.proxy = new ProxyListener(options, pop3Protocol);
-  }
-
-  /** The open sessions (shared with other listeners when the options passed a registry). */
-  get registry(): SessionRegistry {
-    return this.proxy.registry;
-  }
-
-  listen(): Promise<number> {
-    return this.proxy.listen();
-  }
-
-  /** Stops accepting; ends pre-login sessions now and spliced ones after `drainMs` at the latest. */
-  async close(): Promise<void> {
-    await this.proxy.close();
-  }
-
-  /** Like close(), reporting how many sessions ended by themselves and how many were cut. */
-  closeAndReport(): Promise<DrainResult> {
-    return this.proxy.close();
+    super(options, pop3Protocol);
   }
 }

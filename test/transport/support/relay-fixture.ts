@@ -151,7 +151,7 @@ export async function startRelay(protocol: 'imap' | 'pop3', world: RelayWorld, o
   };
   const listener = protocol === 'imap' ? new ImapListener(options) : new Pop3Listener(options);
   const port = await listener.listen();
-  return { port, listener, throttle, close: () => listener.close() };
+  return { port, listener, throttle, close: async () => void (await listener.close()) };
 }
 
 /** A port nothing listens on (bound, then released). */

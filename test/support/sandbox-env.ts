@@ -5,13 +5,13 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { stringify } from 'yaml';
 import { checkConfigText } from '../../src/config/load.js';
 import type { Config, ConfigInput } from '../../src/config/schema.js';
-import { createLogger, type Logger } from '../../src/log.js';
+import type { Logger } from '../../src/log.js';
 import { startIdentitySimulator, type IdentitySimulator, type IdentitySimulatorOptions } from '../../src/sandbox/identity/simulator.js';
 import { sandboxConfig } from '../../src/sandbox/sandbox-config.js';
+import { memoryLogger } from './memory-logger.js';
 
 export interface SandboxEnv {
   sim: IdentitySimulator;
@@ -50,21 +50,15 @@ export async function startSandboxEnv(opts: { sim?: IdentitySimulatorOptions; co
   await writeFile(configFile, text);
   const checked = checkConfigText(text, configFile, process.env);
   if (!checked.ok) throw new Error(`test config invalid: ${JSON.stringify(checked.problems)}`);
-  const lines: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      lines.push(String(chunk));
-      cb();
-    },
-  });
-  const logger = createLogger({ level: 'trace', destination: sink as unknown as Parameters<typeof createLogger>[0]['destination'] });
+  const memory = memoryLogger();
+  const logger = memory.logger;
   return {
     sim,
     dir,
     configFile,
     config: checked.loaded.config,
     logger,
-    logText: () => lines.join(''),
+    logText: () => memory.text(),
     async close() {
       await sim.close();
       await rm(dir, { recursive: true, force: true });

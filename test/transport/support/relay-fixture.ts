@@ -3,7 +3,6 @@
  * device-facing listeners, two devices with scrypt hashes, a failure throttle, a fake token source with counters,
  * and a logger whose every line (trace level) is kept so tests can assert what was logged and that no secret was.
  */
-import { Writable } from 'node:stream';
 import { DeviceDirectory } from '../../../src/auth/device-directory.js';
 import { FailureThrottle } from '../../../src/auth/failure-throttle.js';
 import { hashPassword } from '../../../src/auth/password-hash.js';
@@ -11,12 +10,13 @@ import type { AccessToken } from '../../../src/auth/token-service.js';
 import { configSchema, type Config, type TlsMode } from '../../../src/config/schema.js';
 import { RelayError, type ErrorCode } from '../../../src/errors.js';
 import { ImapListener } from '../../../src/imap/imap-listener.js';
-import { createLogger, type Logger } from '../../../src/log.js';
+import type { Logger } from '../../../src/log.js';
 import { Pop3Listener } from '../../../src/pop3/pop3-listener.js';
 import { createPki, type IssuedCertificate } from '../../../src/sandbox/pki.js';
 import type { ProxyLimits, ProxyTimeouts } from '../../../src/transport/device-session.js';
 import type { DeviceTlsMaterial } from '../../../src/transport/tls-options.js';
 import type { TokenSource } from '../../../src/transport/upstream-login.js';
+import { memoryLogger } from '../../support/memory-logger.js';
 
 export const MAILBOX = 'scanner@contoso.com';
 /** A plain device. */
@@ -82,21 +82,15 @@ export async function relayWorld(): Promise<RelayWorld> {
     device('mfp', MFP.username, await hashPassword(MFP.password, params)),
     device('fax', FAX.username, await hashPassword(FAX.password, params)),
   ]);
-  const lines: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      lines.push(String(chunk));
-      cb();
-    },
-  });
-  const logger = createLogger({ level: 'trace', destination: sink as unknown as Parameters<typeof createLogger>[0]['destination'] });
+  const memory = memoryLogger();
+  const logger = memory.logger;
   return {
     caCertPem: pki.caCertPem,
     upstreamCertificate,
     deviceTls: { cert: deviceCertificate.certPem, key: deviceCertificate.keyPem },
     devices,
     logger,
-    logText: () => lines.join(''),
+    logText: () => memory.text(),
     secrets: () => [MFP.password, FAX.password, Buffer.from(`\u0000${MFP.username}\u0000${MFP.password}`).toString('base64')],
   };
 }

@@ -115,7 +115,8 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string]; re
   }
 
   private async hasStoredToken(): Promise<boolean> {
-    if (this.isAppOnly) return (await this.opts.store.load(this.name)) !== null || this.current.state === 'acquired';
+    // App-only: MSAL's cache plugin stores the app token like any other, so a stored cache means acquired.
+    if (this.isAppOnly) return (await this.opts.store.load(this.name)) !== null;
     return (await this.findAccount()) !== null;
   }
 
@@ -186,7 +187,6 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string]; re
     this.backoffMs = 0;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
-    if (this.isAppOnly) await this.opts.store.save(this.name, JSON.stringify({ appOnly: true, acquiredAt: this.lastRefresh.toISOString() }));
     this.transition('token-obtained', { state: 'acquired', expiresAt: expiresAt.toISOString(), lastRefresh: this.lastRefresh.toISOString(), scopes: result.scopes });
     return this.cached;
   }

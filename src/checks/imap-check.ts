@@ -1,8 +1,7 @@
 /** IMAP check with imapflow: log in with XOAUTH2 as the account's mailbox, open INBOX read-only, log out. */
-import { isIP } from 'node:net';
-import { rootCertificates } from 'node:tls';
 import { ImapFlow } from 'imapflow';
 import { RelayError } from '../errors.js';
+import { upstreamTlsOptions } from '../transport/tls-options.js';
 import type { TokenSource } from '../transport/upstream-login.js';
 
 export interface ImapCheckOptions {
@@ -19,7 +18,7 @@ async function attempt(o: ImapCheckOptions, mailbox: string, accessToken: string
     port: o.port,
     secure: true,
     auth: { user: mailbox, accessToken },
-    tls: { ca: o.extraCaPem ? [...rootCertificates, o.extraCaPem] : undefined, servername: isIP(o.host) ? undefined : o.host, minVersion: 'TLSv1.2' },
+    tls: upstreamTlsOptions(o.host, o.extraCaPem),
     logger: false,
     connectionTimeout: 15_000,
     greetingTimeout: 15_000,

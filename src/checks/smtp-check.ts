@@ -2,11 +2,10 @@
  * SMTP check: EHLO, STARTTLS and AUTH XOAUTH2 against the account's upstream with its real token (nodemailer's
  * verify), one forced refresh if the token is refused, and a real message only when asked (`--send-to`).
  */
-import { isIP } from 'node:net';
-import { rootCertificates } from 'node:tls';
 import { createTransport } from 'nodemailer';
 import type { TokenSource } from '../transport/upstream-login.js';
 import { RelayError } from '../errors.js';
+import { upstreamTlsOptions } from '../transport/tls-options.js';
 import { isTokenRejection, permanentFailureCode } from '../smtp/delivery/exchange-replies.js';
 
 export interface SmtpCheckOptions {
@@ -26,7 +25,7 @@ async function attempt(o: SmtpCheckOptions, mailbox: string, accessToken: string
     requireTLS: true,
     connectionTimeout: 15_000,
     greetingTimeout: 15_000,
-    tls: { ca: o.extraCaPem ? [...rootCertificates, o.extraCaPem] : undefined, servername: isIP(o.host) ? undefined : o.host, minVersion: 'TLSv1.2' },
+    tls: upstreamTlsOptions(o.host, o.extraCaPem),
     auth: { type: 'OAuth2', user: mailbox, accessToken },
   });
   try {

@@ -5,6 +5,7 @@
  * verified against the system roots (plus an extra CA for tests or private peers), never the legacy options.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { rootCertificates, type SecureContextOptions, type ConnectionOptions } from 'node:tls';
 import type { Config } from '../config/schema.js';
 
@@ -28,10 +29,14 @@ export function deviceTlsOptions(material: DeviceTlsMaterial, legacyDevices: boo
   };
 }
 
-/** Options for a client connection to an upstream mail server: verified, TLS 1.2+. */
+/**
+ * Options for a client connection to an upstream mail server: verified, TLS 1.2+. The one place for them: raw
+ * TLS (IMAP/POP3 login), nodemailer (delivery, `test`) and imapflow (`test`) all take these. SNI carries host
+ * names only (RFC 6066 §3; Node warns on an address); an address is still verified against the IP SANs.
+ */
 export function upstreamTlsOptions(host: string, extraCaPem: string | null): ConnectionOptions {
   return {
-    servername: host,
+    ...(isIP(host) ? {} : { servername: host }),
     minVersion: 'TLSv1.2',
     rejectUnauthorized: true,
     ...(extraCaPem ? { ca: [...rootCertificates, extraCaPem] } : {}),

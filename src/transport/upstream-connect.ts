@@ -4,7 +4,6 @@
  * tell the operator what to check. `UpstreamConnection` is the line dialogue of the upstream login: send a line,
  * read a line within a time limit; secrets are sent with `sendSecret`, which never logs them.
  */
-import { isIP } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import { RelayError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -64,10 +63,7 @@ export function translateConnectError(err: unknown, host: string, port: number):
  */
 export function connectUpstreamTls(host: string, port: number, extraCaPem: string | null, timeoutMs: number): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
-    const options = upstreamTlsOptions(host, extraCaPem);
-    // SNI carries host names only (RFC 6066 §3); an address is still verified against the certificate's IP SANs.
-    if (isIP(host)) delete options.servername;
-    const socket = connect({ host, port, ...options });
+    const socket = connect({ host, port, ...upstreamTlsOptions(host, extraCaPem) });
     const fail = (err: RelayError): void => {
       clearTimeout(timer);
       socket.destroy();

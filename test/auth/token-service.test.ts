@@ -226,6 +226,11 @@ test('client credentials with a secret file and with a certificate', async () =>
     assert.ok(Array.isArray(claims.roles) && claims.roles.includes('SMTP.SendAsApp'));
     assert.equal(services.get(name).state.state, 'acquired');
   }
+  await Promise.all(services.all().map((s) => s.flush()));
+  const restarted = await TokenServices.create(env.config, env.logger, { ...process.env, XOAUTH2_RELAY_KEY: 'ab'.repeat(32) });
+  await restarted.start();
+  assert.equal(restarted.get('bysecret').state.state, 'acquired', 'a restarted process finds the app-only token');
+  await restarted.stop();
   await assert.rejects(services.get('wrong').acquireAppOnly(), (err) => isRelayError(err, 'TOKEN_INVALID'));
   const state = services.get('wrong').state;
   assert.match(state.state === 'invalid' ? state.reason : '', /secret/);

@@ -108,13 +108,7 @@ function redemptionScopes(params: URLSearchParams): DelegatedScopeRequest {
 
 async function refreshTokenGrant(ctx: IdentityContext, params: URLSearchParams, clientId: string) {
   const grant = ctx.refreshTokens.redeem(required(params, 'refresh_token'), clientId);
-  const request = redemptionScopes(params);
-  const subject: GrantSubject = { ...grant, consent: permissionsFromConsent(grant.consent, request) };
-  return delegatedTokenResponse(ctx, subject, {
-    oidc: request.oidc,
-    clientInfo: params.get('client_info') === '1',
-    familyId: grant.familyId,
-  });
+  return redeemedGrantResponse(ctx, params, grant, {});
 }
 
 async function authorizationCodeGrant(ctx: IdentityContext, params: URLSearchParams, clientId: string) {
@@ -125,14 +119,14 @@ async function authorizationCodeGrant(ctx: IdentityContext, params: URLSearchPar
     params.get('code_verifier') ?? undefined,
     (familyId) => ctx.refreshTokens.revokeFamily(familyId),
   );
+  return redeemedGrantResponse(ctx, params, grant, { nonce: grant.nonce });
+}
+
+/** The token response for a redeemed refresh token or code: the scopes asked now, within what was consented. */
+function redeemedGrantResponse(ctx: IdentityContext, params: URLSearchParams, grant: Omit<GrantSubject, 'consent'> & { consent: GrantSubject['consent']; familyId: string }, extra: { nonce?: string | undefined }) {
   const request = redemptionScopes(params);
   const subject: GrantSubject = { ...grant, consent: permissionsFromConsent(grant.consent, request) };
-  return delegatedTokenResponse(ctx, subject, {
-    oidc: request.oidc,
-    clientInfo: params.get('client_info') === '1',
-    familyId: grant.familyId,
-    nonce: grant.nonce,
-  });
+  return delegatedTokenResponse(ctx, subject, { oidc: request.oidc, clientInfo: params.get('client_info') === '1', familyId: grant.familyId, ...extra });
 }
 
 async function clientCredentialsGrant(ctx: IdentityContext, params: URLSearchParams, clientId: string, tenantGuid: string, credential: 'secret' | 'certificate') {

@@ -12,7 +12,7 @@
  * deferred, and the next attempt may duplicate it (docs/exchange-online.md §6).
  */
 import { EventEmitter } from 'node:events';
-import type { AccountConfig, Config } from '../../config/schema.js';
+import type { Config } from '../../config/schema.js';
 import { errorFields, type Logger } from '../../log.js';
 import { isDeliverable, type SpooledEnvelope } from '../spool/envelope.js';
 import type { Spool } from '../spool/spool.js';
@@ -33,13 +33,6 @@ export interface DeliveryWorkerOptions {
   limits: Config['smtp']['delivery'];
   /** The mailbox of an account (XOAUTH2 `user=`, and the pacing key); throws for an unknown account. */
   mailboxOf(account: string): string;
-  /**
-   * accounts.<name>.senderPolicy. With rewrite-envelope or rewrite-from, MAIL FROM becomes the mailbox at send
-   * time (idempotent if the listener rewrote it already; the spool keeps what the device sent, for the queue
-   * view). Rewriting the From header (rewrite-from) changes the bytes: that is the listener's, at receipt.
-   * Absent: MAIL FROM is sent as spooled.
-   */
-  senderPolicyOf?(account: string): AccountConfig['senderPolicy'];
   /** The delivery component's logger (the daemon passes `log.child({ component: 'delivery' })`). */
   logger: Logger;
   now?: () => number;
@@ -224,7 +217,7 @@ export class DeliveryWorker extends EventEmitter<DeliveryEvents> {
     const outcome: SendOutcome =
       mailbox === null
         ? { kind: 'token-unavailable', code: 'UNKNOWN_ACCOUNT', reply: `account ${envelope.account} is not in the configuration` }
-        : await deliverOnce({ tokens: this.opts.tokens, target, mailbox, messagePath: this.opts.spool.messagePath(id), log: this.log }, { ...envelope, mailFrom: this.envelopeSender(envelope, mailbox) });
+        : await deliverOnce({ tokens: this.opts.tokens, target, mailbox, messagePath: this.opts.spool.messagePath(id), log: this.log }, envelope);
     const recorded = await this.apply(id, recordOutcome(this.outcomeContext, envelope, outcome));
     // The account got its token while this attempt was finding it missing: do not wait for the next sign-in.
     if (recorded.remaining?.state.status === 'held' && (this.acquiredCount.get(envelope.account) ?? 0) !== acquiredBefore) {
@@ -271,12 +264,6 @@ export class DeliveryWorker extends EventEmitter<DeliveryEvents> {
     } catch {
       return null; // an account removed from the config: its messages wait (held) until it is back or they expire
     }
-  }
-
-  /** MAIL FROM for the upstream: the mailbox unless the account keeps the device's sender (it needs Send As then). */
-  private envelopeSender(envelope: SpooledEnvelope, mailbox: string): string {
-    const policy = this.opts.senderPolicyOf?.(envelope.account) ?? 'keep';
-    return policy === 'keep' ? envelope.mailFrom : mailbox;
   }
 
   /** Pacing is per mailbox (what Exchange limits); an unknown account is paced on its own. */

@@ -17,9 +17,8 @@
  * - A new connection per message (no pool): each send authenticates with the token current at its start.
  */
 import { createReadStream } from 'node:fs';
-import { isIP } from 'node:net';
-import { rootCertificates } from 'node:tls';
 import { createTransport } from 'nodemailer';
+import { upstreamTlsOptions } from '../../transport/tls-options.js';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import { outcomeOfError, outcomeOfSuccess, type SendInfoLike, type SendOutcome } from './send-outcome.js';
@@ -51,12 +50,7 @@ export async function submitToUpstream(target: UpstreamTarget, submission: Submi
     port: target.port,
     secure: false,
     requireTLS: true,
-    tls: {
-      ca: target.extraCaPem ? [...rootCertificates, target.extraCaPem] : undefined,
-      // SNI names a host (RFC 6066 §3 forbids IP literals; Node warns): tests and private peers use 127.0.0.1.
-      servername: isIP(target.host) ? undefined : target.host,
-      minVersion: 'TLSv1.2',
-    },
+    tls: upstreamTlsOptions(target.host, target.extraCaPem),
     auth: { type: 'OAuth2', user: submission.mailbox, accessToken: submission.accessToken },
     connectionTimeout: target.timeouts?.connectionMs,
     greetingTimeout: target.timeouts?.greetingMs,

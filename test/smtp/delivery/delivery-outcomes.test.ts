@@ -36,20 +36,6 @@ test('a queued message is delivered over STARTTLS with XOAUTH2 as the mailbox, b
   }
 });
 
-test('senderPolicy rewrite-envelope sends MAIL FROM as the mailbox; keep sends what the device gave', async () => {
-  const policies: Record<string, 'keep' | 'rewrite-envelope'> = { scanner: 'rewrite-envelope', copier: 'keep' };
-  const h = await startHarness({ tls, worker: { senderPolicyOf: (account) => policies[account]! } });
-  try {
-    const rewritten = await h.submit({ account: 'scanner', from: 'mfp-floor2@printers.contoso.example' });
-    await h.waitForEvent('delivered', rewritten);
-    const kept = await h.submit({ account: 'copier', from: 'mfp-floor3@printers.contoso.example' });
-    await h.waitForEvent('delivered', kept);
-    assert.deepEqual(h.upstream.received.map((m) => m.from), [mailboxes.scanner, 'mfp-floor3@printers.contoso.example']);
-  } finally {
-    await h.close();
-  }
-});
-
 for (const refusal of ['a 535 reply', 'an Exchange-style 334 challenge, then 535'] as const) {
   test(`token refused with ${refusal} → one tokenRejected, a fresh token, delivered at once`, async () => {
     const h = await startHarness({

@@ -7,10 +7,15 @@
  *
  * Without a password the listener is on loopback, and the Host header must name a loopback address or
  * `localhost`: a web page that rebinds its own DNS name to 127.0.0.1 cannot then read a session's CSRF token.
+ *
+ * `Origin: null` (an opaque origin: a privacy extension, a sandboxed frame, or a strict Referrer-Policy) says
+ * nothing about where a request came from, so it is neither refused nor trusted: a state change still needs the
+ * session's CSRF token, and a login needs the login form's own token (double-submit cookie, login-token.ts).
  */
 import type { IncomingMessage } from 'node:http';
 import { RelayError } from '../errors.js';
 import { isLoopbackHost } from '../transport/addresses.js';
+import { loginTokenMatches } from './login-token.js';
 import { AdminSessions, cookieValue, csrfTokenMatches, SESSION_COOKIE, type AdminSession } from './sessions.js';
 
 export type Access = 'public' | 'read' | 'change';
@@ -52,10 +57,19 @@ export class AccessPolicy {
     return { session, created: false };
   }
 
-  /** Login posts have no session yet; they still must come from this site. */
-  checkLoginRequest(req: IncomingMessage): void {
+  /**
+   * Login posts have no session yet; they still must come from this site. The form's token is checked whenever
+   * it is sent, and required when the browser did not say the request is same-origin (API clients such as curl
+   * send no Origin and no token, and have no cookies a forged request could ride on).
+   */
+  checkLoginRequest(req: IncomingMessage, fields: Record<string, string>): void {
     this.checkHost(req);
-    this.checkSameSite(req);
+    const site = this.checkSameSite(req);
+    const offered = fields.loginToken;
+    if (offered === undefined && site !== 'unknown') return;
+    if (!loginTokenMatches(req.headers.cookie, offered)) {
+      throw new RelayError('ADMIN_CSRF_REJECTED', offered ? 'the login form has expired' : 'Origin: null and no login form token');
+    }
   }
 
   existing(req: IncomingMessage): AdminSession | null {
@@ -68,12 +82,16 @@ export class AccessPolicy {
     if (!isLoopbackHost(host)) throw new RelayError('ADMIN_HOST_REFUSED', `Host: ${host.slice(0, 100)}`);
   }
 
-  /** Browsers say where a request comes from; a state change from another site is refused whatever it carries. */
-  private checkSameSite(req: IncomingMessage): void {
+  /**
+   * Browsers say where a request comes from; a state change from another site is refused whatever it carries.
+   * `same`: the browser said so; `absent`: no browser headers (a script); `unknown`: `Origin: null`.
+   */
+  private checkSameSite(req: IncomingMessage): 'same' | 'absent' | 'unknown' {
     const fetchSite = header(req, 'sec-fetch-site');
     if (fetchSite && fetchSite !== 'same-origin' && fetchSite !== 'none') throw new RelayError('ADMIN_CSRF_REJECTED', `Sec-Fetch-Site: ${fetchSite.slice(0, 40)}`);
     const origin = header(req, 'origin');
-    if (origin === undefined) return;
+    if (origin === undefined) return fetchSite ? 'same' : 'absent';
+    if (origin === 'null') return fetchSite === 'same-origin' ? 'same' : 'unknown';
     let originHost: string;
     try {
       originHost = new URL(origin).host;
@@ -81,6 +99,7 @@ export class AccessPolicy {
       throw new RelayError('ADMIN_CSRF_REJECTED', 'unreadable Origin');
     }
     if (originHost !== header(req, 'host')) throw new RelayError('ADMIN_CSRF_REJECTED', `Origin ${origin.slice(0, 100)} is not this page`);
+    return 'same';
   }
 }
 

@@ -13,7 +13,9 @@ const MAX_BODY_BYTES = 16 * 1024;
 const securityHeaders: Record<string, string> = {
   'cache-control': 'no-store',
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
+  // Not `no-referrer`: under it browsers send `Origin: null` on the page's own form posts (log in, log out),
+  // which the same-site check cannot place. Other sites still get no referrer (links carry rel=noreferrer too).
+  'referrer-policy': 'same-origin',
   'x-frame-options': 'DENY',
   'content-security-policy':
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",

@@ -1,7 +1,8 @@
 /** The login form shown when admin.passwordHash is set and the browser has no session. */
 import { html, type SafeHtml } from './html.js';
 
-export function loginPage(problem: string | null): SafeHtml {
+/** `loginToken` goes into a hidden field; the same value must be in the login cookie (login-token.ts). */
+export function loginPage(problem: string | null, loginToken: string): SafeHtml {
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -16,6 +17,7 @@ export function loginPage(problem: string | null): SafeHtml {
 <form method="post" action="/login">
 <h2>Log in</h2>
 ${problem ? html`<p class="notice failed" role="alert">${problem}</p>` : ''}
+<input type="hidden" name="loginToken" value="${loginToken}">
 <label for="password">Admin password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required autofocus>
 <button type="submit">Log in</button>

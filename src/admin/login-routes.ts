@@ -10,6 +10,7 @@ import type { AccessPolicy } from './access.js';
 import type { Exchange, Route } from './exchange.js';
 import { redirect, sendHtml, sendJson, statusFor } from './http-exchange.js';
 import { loginPage } from './login-page.js';
+import { loginTokenCookie, newLoginToken } from './login-token.js';
 import { sessionCookie, type AdminSessions } from './sessions.js';
 
 export interface LoginDeps {
@@ -23,7 +24,12 @@ export interface LoginDeps {
 
 export function loginRoutes(deps: LoginDeps): Route[] {
   const logIn = async (ex: Exchange) => {
-    deps.access.checkLoginRequest(ex.req);
+    try {
+      deps.access.checkLoginRequest(ex.req, ex.fields);
+    } catch (err) {
+      if (ex.wantsHtml && err instanceof RelayError) return refuse(ex, err);
+      throw err;
+    }
     if (!deps.passwordHash) return ex.wantsHtml ? redirect(ex.res, '/') : sendJson(ex.res, 200, { ok: true, message: 'no admin password is configured: no login needed' });
     const address = ex.req.socket.remoteAddress ?? 'unknown';
     const waitMs = deps.loginThrottle.blockedFor(address);
@@ -44,7 +50,7 @@ export function loginRoutes(deps: LoginDeps): Route[] {
   return [
     {
       method: 'GET', path: /^\/login$/, access: 'public',
-      handle: (ex) => (deps.passwordHash && !ex.session ? sendHtml(ex.res, 200, loginPage(null)) : redirect(ex.res, '/')),
+      handle: (ex) => (deps.passwordHash && !ex.session ? sendLoginPage(ex, 200, null) : redirect(ex.res, '/')),
     },
     { method: 'POST', path: /^\/login$/, access: 'public', handle: logIn },
     { method: 'POST', path: /^\/api\/login$/, access: 'public', handle: logIn },
@@ -64,7 +70,13 @@ export function loginRoutes(deps: LoginDeps): Route[] {
   ];
 }
 
+/** The form with a fresh login token, in the field and in the cookie. */
+function sendLoginPage(ex: Exchange, status: number, problem: string | null): void {
+  const token = newLoginToken();
+  sendHtml(ex.res, status, loginPage(problem, token), { 'set-cookie': loginTokenCookie(token) });
+}
+
 function refuse(ex: Exchange, err: RelayError): void {
-  if (ex.wantsHtml) return sendHtml(ex.res, statusFor(err.code), loginPage(err.message));
+  if (ex.wantsHtml) return sendLoginPage(ex, statusFor(err.code), err.message);
   sendJson(ex.res, statusFor(err.code), { error: { code: err.code, message: err.message } });
 }

@@ -205,6 +205,38 @@ describe('with an admin password', () => {
     assert.equal((await call(base, 'GET', '/api/status', { headers: { cookie } })).status, 403, 'the session ended');
   });
 
+  test('Origin: null (a strict referrer policy): login needs the form\'s token, a state change the session\'s CSRF token', async () => {
+    const form = { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', origin: 'null' };
+    const bare = await call(base, 'POST', '/login', { headers: form, body: `password=${encodeURIComponent(password)}` });
+    assert.equal(bare.status, 403, 'no login token: refused, and the form comes back');
+    assert.match(bare.body, /<input id="password"/);
+    assert.ok(!bare.cookies.some((c) => c.startsWith('xoauth2_relay_admin=')), 'no session');
+
+    const page = await call(base, 'GET', '/login', { headers: { accept: 'text/html' } });
+    assert.equal(page.status, 200);
+    assert.equal(page.cookies.length, 1);
+    assert.match(page.cookies[0]!, /^xoauth2_relay_login=[\w-]+; Path=\/login; HttpOnly; SameSite=Strict/);
+    const loginCookie = cookiePair(page.cookies);
+    const token = /name="loginToken" value="([\w-]+)"/.exec(page.body)![1]!;
+    assert.equal(loginCookie, `xoauth2_relay_login=${token}`);
+    const forged = await call(base, 'POST', '/login', { headers: { ...form, cookie: loginCookie }, body: `loginToken=${'x'.repeat(token.length)}&password=${encodeURIComponent(password)}` });
+    assert.equal(forged.status, 403, 'a token that is not the cookie\'s');
+
+    const login = await call(base, 'POST', '/login', { headers: { ...form, cookie: loginCookie }, body: `loginToken=${token}&password=${encodeURIComponent(password)}` });
+    assert.equal(login.status, 303);
+    assert.equal(login.location, '/');
+    const cookie = cookiePair(login.cookies);
+    const { csrfToken } = (await call(base, 'GET', '/api/session', { headers: { cookie } })).json();
+    const noToken = await call(base, 'POST', '/logout', { headers: { ...form, cookie }, body: '' });
+    assert.equal(noToken.status, 403, 'Origin: null without the CSRF token');
+    const logout = await call(base, 'POST', '/logout', { headers: { ...form, cookie }, body: `csrf=${csrfToken}` });
+    assert.equal(logout.status, 303);
+    assert.equal(logout.location, '/login');
+    assert.equal((await call(base, 'GET', '/api/status', { headers: { cookie } })).status, 403, 'the session ended');
+    const elsewhere = await call(base, 'POST', '/login', { headers: { ...form, origin: 'http://evil.example', cookie: loginCookie }, body: `loginToken=${token}&password=x` });
+    assert.equal(elsewhere.status, 403, 'another site is refused even with the token');
+  });
+
   test('wrong passwords earn a growing wait (429), even for the right password meanwhile', async () => {
     const attempt = (p: string) => call(base, 'POST', '/api/login', { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ password: p }) });
     let status = 0;

@@ -127,13 +127,13 @@ body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, 
 header { display: flex; align-items: center; justify-content: space-between; padding: 0.6rem 1.5rem; background: #fff; border-bottom: 1px solid var(--line); }
 h1 { font-size: 1.2rem; margin: 0; }
 h2 { font-size: 1.1rem; margin: 1.5rem 0 0.5rem; }
-h3 { font-size: 1rem; margin: 0 0 0.5rem; display: flex; gap: 0.75rem; align-items: center; }
+h3 { font-size: 1rem; margin: 0 0 0.5rem; display: flex; flex-wrap: wrap; gap: 0.5rem 0.75rem; align-items: center; }
 main { padding: 0 1.5rem 2rem; max-width: 80rem; }
 .notice { margin: 0.75rem 1.5rem 0; min-height: 1.5em; color: var(--muted); }
 .notice.ok { color: var(--ok); }
 .notice.failed { color: var(--bad); }
 .account { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 1rem; margin-bottom: 1rem; }
-.account dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.2rem 1rem; margin: 0 0 0.75rem; }
+.account dl { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 0.2rem 1rem; margin: 0 0 0.75rem; }
 .account dt { color: var(--muted); }
 .account dd { margin: 0; }
 .state { font-size: 0.85rem; padding: 0.1rem 0.6rem; border-radius: 1rem; border: 1px solid currentColor; }
@@ -143,7 +143,7 @@ main { padding: 0 1.5rem 2rem; max-width: 80rem; }
 .state-not-acquired { color: var(--muted); }
 .reason { color: var(--bad); }
 .sign-in { border: 2px solid var(--warn); border-radius: 6px; padding: 0.75rem 1rem; margin-bottom: 0.75rem; background: #fffaf0; }
-.user-code { font: 700 2.6rem/1.2 ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; letter-spacing: 0.2em; margin: 0.25rem 0; }
+.user-code { font: 700 2.6rem/1.2 ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; letter-spacing: 0.2em; margin: 0.25rem 0; white-space: nowrap; }
 .countdown { font-variant-numeric: tabular-nums; font-weight: 600; }
 .actions, .row-actions { display: flex; flex-wrap: wrap; gap: 0.5rem; }
 form.action { margin: 0; }
@@ -161,4 +161,29 @@ code.reply { font-size: 0.85em; color: var(--muted); }
 .empty, .muted { color: var(--muted); }
 .login form { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 1.5rem; max-width: 22rem; margin: 3rem auto; display: grid; gap: 0.6rem; }
 .login input { font: inherit; padding: 0.35rem 0.5rem; }
+/* Long unbroken values (links, mailboxes, message ids, Exchange replies) wrap instead of widening the page
+   (break-word, not anywhere: a desktop table keeps "delivered" whole and gives the width to the reason). */
+a, dd, td, code, .notice, .sign-in p { overflow-wrap: break-word; }
+/*
+ * Phone width: an admin at the printer reads the device code here. Padding shrinks, the account's facts stack,
+ * the code stays on one line at a size that fits, and each table row becomes a small card of label: value
+ * (the labels come from data-label), so no table is wider than the screen.
+ */
+@media (max-width: 40rem) {
+  header { padding: 0.5rem 0.75rem; }
+  main { padding: 0 0.75rem 1.5rem; }
+  .notice { margin: 0.5rem 0.75rem 0; }
+  .account { padding: 0.75rem; }
+  .account dl { grid-template-columns: minmax(0, 1fr); gap: 0; }
+  .account dd { margin-bottom: 0.35rem; }
+  .sign-in { padding: 0.6rem 0.75rem; }
+  .user-code { font-size: clamp(1.5rem, 8.5vw, 2.6rem); letter-spacing: 0.08em; overflow-wrap: normal; white-space: nowrap; }
+  table, thead, tbody, tr, th, td, caption { display: block; }
+  table { border: 0; background: none; }
+  thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); }
+  tr { background: #fff; border: 1px solid var(--line); border-radius: 6px; margin-bottom: 0.5rem; padding: 0.25rem 0; }
+  td { position: relative; border-bottom: 0; padding: 0.2rem 0.6rem 0.2rem 7.6rem; min-height: 1.8em; }
+  td[data-label]::before { content: attr(data-label); position: absolute; left: 0.6rem; width: 6.5rem; color: var(--muted); font-weight: 400; }
+  td.row-actions-cell { padding-left: 0.6rem; padding-top: 0.4rem; }
+}
 `;

@@ -113,7 +113,7 @@ function testResults(run: TestRun): SafeHtml {
   return html`<table class="test-results" data-field="test-results">
 <caption>Test at ${timeText(run.at)}</caption>
 <thead><tr><th>Protocol</th><th>Result</th><th>Detail</th></tr></thead>
-<tbody>${run.report.results.map((c) => html`<tr data-protocol="${c.protocol}" data-ok="${String(c.ok)}"><td>${c.protocol.toUpperCase()}</td><td class="${c.ok ? 'ok' : 'failed'}">${c.ok ? 'pass' : 'fail'}</td><td>${c.detail}${c.fix ? html`<br><span class="reason">${personalReason(c.fix, run.report!.account, '<id>')}</span>` : ''} <span class="muted">(${c.ms} ms)</span></td></tr>`)}</tbody>
+<tbody>${run.report.results.map((c) => html`<tr data-protocol="${c.protocol}" data-ok="${String(c.ok)}"><td data-label="Protocol">${c.protocol.toUpperCase()}</td><td data-label="Result" class="${c.ok ? 'ok' : 'failed'}">${c.ok ? 'pass' : 'fail'}</td><td data-label="Detail">${c.detail}${c.fix ? html`<br><span class="reason">${personalReason(c.fix, run.report!.account, '<id>')}</span>` : ''} <span class="muted">(${c.ms} ms)</span></td></tr>`)}</tbody>
 </table>`;
 }
 
@@ -142,16 +142,16 @@ function messageRow(m: QueueRow, ctx: Pick<PageContext, 'csrfToken' | 'nowMs'>):
   const receivedAt = new Date(ctx.nowMs - m.ageSeconds * 1000).toISOString();
   const base = `/api/messages/${encodeURIComponent(m.id)}`;
   return html`<tr id="message-${m.id}" data-message="${m.id}" data-status="${m.status}">
-<td><code>${m.id}</code></td>
-<td class="status status-${m.status}">${m.status}</td>
-<td>${m.account}</td>
-<td>${m.device}</td>
-<td>${m.from === '' ? '<>' : m.from}</td>
-<td>${m.rcpt}</td>
-<td><span data-age-since="${receivedAt}">${ageText(m.ageSeconds)}</span></td>
-<td>${m.attempts}</td>
-<td class="reason">${m.lastReason ?? '-'}${replyWorthShowing(m.lastReply, m.lastReason) ? html`<br><code class="reply">${m.lastReply}</code>` : ''}</td>
-<td><div class="row-actions">
+<td data-label="Message"><code>${m.id}</code></td>
+<td data-label="Status" class="status status-${m.status}">${m.status}</td>
+<td data-label="Account">${m.account}</td>
+<td data-label="Device">${m.device}</td>
+<td data-label="From">${m.from === '' ? '<>' : m.from}</td>
+<td data-label="Rcpt">${m.rcpt}</td>
+<td data-label="Age"><span data-age-since="${receivedAt}">${ageText(m.ageSeconds)}</span></td>
+<td data-label="Tries">${m.attempts}</td>
+<td data-label="Reason" class="reason">${m.lastReason ?? '-'}${replyWorthShowing(m.lastReply, m.lastReason) ? html`<br><code class="reply">${m.lastReply}</code>` : ''}</td>
+<td class="row-actions-cell"><div class="row-actions">
 ${action(`${base}/retry`, 'Retry', ctx.csrfToken, { name: 'retry' })}
 ${action(`${base}/drop`, 'Drop', ctx.csrfToken, { name: 'drop', danger: true, confirm: `Drop message ${m.id} for good? The device will not be told.` })}
 </div></td>
@@ -166,8 +166,8 @@ ${recent.length === 0
   : html`<table class="deliveries">
 <thead><tr><th>When</th><th>Outcome</th><th>Message</th><th>Account</th><th>Tries</th><th>Latency</th><th>Reply and reason</th></tr></thead>
 <tbody>${recent.map((d) => html`<tr data-outcome="${d.outcome}" data-message="${d.id}">
-<td>${timeText(d.at)}</td><td class="status status-${d.outcome}">${d.outcome}</td><td><code>${d.id}</code></td><td>${d.account}</td><td>${d.attempts}</td><td>${(d.latencyMs / 1000).toFixed(1)} s</td>
-<td>${d.reason ? html`<span class="reason">${d.reason}</span>` : ''}${replyWorthShowing(d.reply, d.reason) ? html`${d.reason ? html`<br>` : ''}<code class="reply">${d.reply}</code>` : ''}</td>
+<td data-label="When">${timeText(d.at)}</td><td data-label="Outcome" class="status status-${d.outcome}">${d.outcome}</td><td data-label="Message"><code>${d.id}</code></td><td data-label="Account">${d.account}</td><td data-label="Tries">${d.attempts}</td><td data-label="Latency">${(d.latencyMs / 1000).toFixed(1)} s</td>
+<td data-label="Reply and reason">${d.reason ? html`<span class="reason">${d.reason}</span>` : ''}${replyWorthShowing(d.reply, d.reason) ? html`${d.reason ? html`<br>` : ''}<code class="reply">${d.reply}</code>` : ''}</td>
 </tr>`)}</tbody>
 </table>`}
 </section>`;

@@ -1,4 +1,5 @@
-# xoauth2-relay container image (docs/running.md has the whole story). Build: docker build -t xoauth2-relay .
+# xoauth2-relay container image on Node 24 (the active LTS; docs/running.md has the whole story).
+# Build: docker build -t xoauth2-relay .
 # Run:  docker run -d --name xoauth2-relay --stop-timeout 30 \
 #         -v xoauth2-state:/var/lib/xoauth2-relay -v ./config.yaml:/etc/xoauth2-relay/config.yaml:ro \
 #         -p 2525:2525 -p 127.0.0.1:8025:8025 xoauth2-relay
@@ -6,7 +7,7 @@
 # listen on 0.0.0.0:8025 inside the container, and then the relay insists on admin.passwordHash.
 
 # ── build: compile TypeScript (dev dependencies live and die here) ───────────────────────────────────────────
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 RUN npm ci
@@ -14,7 +15,7 @@ COPY src ./src
 RUN npm run build
 
 # ── runtime: production dependencies and the compiled code only ──────────────────────────────────────────────
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     XOAUTH2_RELAY_CONFIG=/etc/xoauth2-relay/config.yaml \
     XOAUTH2_RELAY_HEALTHCHECK_URL=http://127.0.0.1:8025/healthz

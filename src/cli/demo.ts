@@ -13,6 +13,7 @@ import { SANDBOX_MAILBOX } from '../sandbox/sandbox-config.js';
 import { startSandboxWorld } from '../sandbox/sandbox-world.js';
 import { fetchNewestSubjectOverPop3 } from './demo-fetch.js';
 import { exitCodes } from './exit-codes.js';
+import { cliCommand } from './invocation.js';
 
 export interface DemoOptions {
   stateDir: string;
@@ -124,7 +125,7 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
   say(`  or with a password (AUTH LOGIN/PLAIN, user mfp, password ${DEVICE_PASSWORD}): add  --user mfp:${DEVICE_PASSWORD}`);
   say(`  Read it back as a device would:  curl -sS pop3://127.0.0.1:${pop3}/1 --user mfp:${DEVICE_PASSWORD}`);
   say(`                               or  curl -sS 'imap://127.0.0.1:${imap}/INBOX;UID=1' --user mfp:${DEVICE_PASSWORD}`);
-  say(`  Arrivals show here. Queue: XOAUTH2_RELAY_CONFIG=${world.configFile} npx xoauth2-relay queue list`);
+  say(`  Arrivals show here. Queue: XOAUTH2_RELAY_CONFIG=${world.configFile} ${cliCommand()} queue list`);
   say('  Press Ctrl-C to stop.');
 
   let seen = before + 1;

@@ -15,6 +15,7 @@ import { runCommand } from './run.js';
 import { sandboxCommand } from './sandbox.js';
 import { statusCommand } from './status.js';
 import { testAccountCommand, type TestOptions } from './test-account.js';
+import { packageVersion } from './version.js';
 
 const isQueueAction = (a: string): a is QueueAction => a === 'list' || a === 'retry' || a === 'drop';
 
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
     .description('Lets password-only printers and scanners use Exchange Online: plain SMTP/POP3/IMAP in, OAuth 2.0 (XOAUTH2) out.')
     .option('-c, --config <file>', 'configuration file (default: $XOAUTH2_RELAY_CONFIG, else /etc/xoauth2-relay/config.yaml)')
     .option('-v, --verbose', 'log JSON lines to standard error (debug level)')
+    .version(packageVersion(), '-V, --version', 'print the version and exit')
     .addHelpText('after', exitCodeHelp)
     .showHelpAfterError()
     .exitOverride();

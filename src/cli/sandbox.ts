@@ -5,8 +5,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { resolve, join } from 'node:path';
 import { startIdentitySimulator } from '../sandbox/identity/simulator.js';
-import { sandboxConfigYaml } from '../sandbox/sandbox-config.js';
+import { SANDBOX_MAILBOX, sandboxConfigYaml } from '../sandbox/sandbox-config.js';
 import { exitCodes } from './exit-codes.js';
+import { cliCommand } from './invocation.js';
 
 export async function sandboxCommand(opts: { port: string; stateDir: string }): Promise<number> {
   const port = Number(opts.port);
@@ -16,12 +17,13 @@ export async function sandboxCommand(opts: { port: string; stateDir: string }): 
   }
   const dir = resolve(opts.stateDir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const sim = await startIdentitySimulator({ host: '127.0.0.1', port });
+  const sim = await startIdentitySimulator({ host: '127.0.0.1', port, expectedMailbox: SANDBOX_MAILBOX });
   const caFile = join(dir, 'sandbox-ca.pem');
   await writeFile(caFile, sim.caCertPem, { mode: 0o644 });
   const configFile = join(dir, 'config.yaml');
   await writeFile(configFile, sandboxConfigYaml({ stateDir: join(dir, 'state'), authorityHost: sim.url, extraCaFile: caFile }), { mode: 0o600 });
 
+  const cli = cliCommand();
   process.stdout.write(
     [
       `Sandbox identity platform running at ${sim.url} (its CA: ${caFile})`,
@@ -29,10 +31,10 @@ export async function sandboxCommand(opts: { port: string; stateDir: string }): 
       '',
       'In another terminal:',
       `  export XOAUTH2_RELAY_CONFIG=${configFile}`,
-      '  xoauth2-relay login scanner      # shows a code and a link',
-      `  # approve it at ${sim.verificationUri} (any mailbox name is accepted)`,
-      '  xoauth2-relay status             # scanner ... acquired',
-      '  xoauth2-relay logout scanner     # back to not-acquired',
+      `  ${cli} login scanner      # shows a code and a link`,
+      `  # approve it at ${sim.verificationUri} (the mailbox is filled in)`,
+      `  ${cli} status             # scanner ... acquired`,
+      `  ${cli} logout scanner     # back to not-acquired`,
       '',
       'Press Ctrl-C to stop.',
       '',

@@ -13,7 +13,7 @@ import type { Logger } from '../log.js';
 import { startIdentitySimulator, type IdentitySimulator } from './identity/simulator.js';
 import { startSandboxMailbox, type SandboxMailbox } from './mailbox/mailbox.js';
 import { createPki } from './pki.js';
-import { SANDBOX_TENANT_ID, sandboxConfig } from './sandbox-config.js';
+import { SANDBOX_MAILBOX, SANDBOX_TENANT_ID, sandboxConfig } from './sandbox-config.js';
 
 export interface SandboxWorldOptions {
   dir: string;
@@ -45,7 +45,7 @@ export async function startSandboxWorld(opts: SandboxWorldOptions): Promise<Sand
   const pki = await createPki('xoauth2-relay demo CA');
   const caFile = join(opts.dir, 'sandbox-ca.pem');
   await writeFile(caFile, pki.caCertPem);
-  const sim = await startIdentitySimulator({ host: '127.0.0.1', port: 0, pki, pollIntervalSec: 1 });
+  const sim = await startIdentitySimulator({ host: '127.0.0.1', port: 0, pki, pollIntervalSec: 1, expectedMailbox: SANDBOX_MAILBOX });
   const mailbox = await startSandboxMailbox({
     tls: await pki.issueServerCertificate(['127.0.0.1', 'localhost']),
     tokens: {

@@ -45,7 +45,7 @@ test('multi-stage: the build stage compiles, the runtime stage takes only dist/ 
     assert.match(copy.args, /^\/app\/dist /);
   }
   assert.equal(runtime.base, build.base, 'same Node base image in both stages');
-  assert.match(runtime.base, /^node:20/);
+  assert.match(runtime.base, /^node:24-/, 'Node 24, the active LTS');
 });
 
 test('production dependencies only: npm ci --omit=dev in the runtime stage, and no other install there', () => {

@@ -31,6 +31,8 @@ export interface IdentityContext {
   readonly authCodes: AuthorizationCodeStore;
   readonly clients: ClientRegistry;
   readonly stats: SimulatorStats;
+  /** The mailbox the device-login page is filled in with, or null (the person types one). */
+  readonly expectedMailbox: string | null;
 }
 
 /** The v2.0 issuer of a tenant (`iss` of ID tokens, `issuer` of the discovery document). */

@@ -2,7 +2,8 @@
  * The simulator's own surface, under /sandbox/: the device-login page a person uses (Microsoft's is
  * https://microsoft.com/devicelogin) and a JSON API for scripts and tests.
  *
- *   GET  /sandbox/devicelogin[?user_code=…]   form: code, mailbox, Approve / Decline
+ *   GET  /sandbox/devicelogin[?user_code=…][&login_hint=…]   form: code, mailbox (filled in with login_hint, else
+ *                                             the mailbox the simulator was told to expect), Approve / Decline
  *   POST /sandbox/devicelogin                 form fields user_code, upn, action=approve|decline
  *   POST /sandbox/api/approve                 {"userCode": "…", "upn": "…"} → 200 {status: "approved", …}
  *   POST /sandbox/api/decline                 {"userCode": "…"}             → 200 {status: "declined", …}
@@ -19,8 +20,9 @@ export function describePending(auth: DeviceAuthorization): { userCode: string; 
   return { userCode: auth.userCode, clientId: auth.clientId, scopes: auth.scopeParam.split(/\s+/).filter(Boolean), expiresAt: new Date(auth.expiresAt) };
 }
 
-export function handleDeviceLoginGet(route: RouteRequest): void {
-  sendHtml(route.res, 200, deviceLoginPage({ userCode: route.url.searchParams.get('user_code') ?? '' }));
+export function handleDeviceLoginGet(ctx: IdentityContext, route: RouteRequest): void {
+  const params = route.url.searchParams;
+  sendHtml(route.res, 200, deviceLoginPage({ userCode: params.get('user_code') ?? '', upn: params.get('login_hint') ?? ctx.expectedMailbox ?? '' }));
 }
 
 export async function handleDeviceLoginPost(ctx: IdentityContext, route: RouteRequest): Promise<void> {
@@ -28,6 +30,10 @@ export async function handleDeviceLoginPost(ctx: IdentityContext, route: RouteRe
   const userCode = form.get('user_code') ?? '';
   const upn = (form.get('upn') ?? '').trim();
   const approve = form.get('action') !== 'decline';
+  if (approve && !upn) {
+    const hint = ctx.expectedMailbox ? ` (the relay expects ${ctx.expectedMailbox})` : '';
+    return sendHtml(route.res, 400, deviceLoginPage({ userCode, upn: ctx.expectedMailbox ?? '', error: `Enter the mailbox to sign in as${hint}.` }));
+  }
   try {
     const auth = approve ? ctx.deviceCodes.approve(userCode, upn) : ctx.deviceCodes.decline(userCode);
     sendHtml(route.res, 200, deviceLoginDonePage({ approved: approve, clientId: auth.clientId, upn }));

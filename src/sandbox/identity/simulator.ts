@@ -47,6 +47,8 @@ export interface IdentitySimulatorOptions {
   deviceCodeLifetimeSec?: number;
   /** `interval` returned by /devicecode; default 5. Fractions allowed (tests): MSAL sleeps interval × 1000 ms. */
   pollIntervalSec?: number;
+  /** The mailbox the device-login page offers (the one the relay's config names), so a person only presses Approve. */
+  expectedMailbox?: string;
 }
 
 export type OutageMode = 'none' | 'http503' | 'reset';
@@ -99,7 +101,7 @@ function tenantRoutes(pendings: PendingAuthorizations): Record<string, Partial<R
 }
 
 const sandboxRoutes: Record<string, Partial<Record<string, (ctx: IdentityContext, route: RouteRequest) => void | Promise<void>>>> = {
-  devicelogin: { GET: (_ctx, route) => handleDeviceLoginGet(route), POST: handleDeviceLoginPost },
+  devicelogin: { GET: handleDeviceLoginGet, POST: handleDeviceLoginPost },
   'api/approve': { POST: (ctx, route) => handleApiDecision(ctx, route, 'approve') },
   'api/decline': { POST: (ctx, route) => handleApiDecision(ctx, route, 'decline') },
   'api/pending': { GET: handleApiPending },
@@ -207,6 +209,7 @@ export async function startIdentitySimulator(opts: IdentitySimulatorOptions = {}
     authCodes: new AuthorizationCodeStore(),
     clients: new ClientRegistry(),
     stats,
+    expectedMailbox: opts.expectedMailbox ?? null,
   };
   ctx = context;
 

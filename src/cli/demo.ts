@@ -13,6 +13,7 @@ import { SANDBOX_MAILBOX } from '../sandbox/sandbox-config.js';
 import { startSandboxWorld } from '../sandbox/sandbox-world.js';
 import { fetchNewestSubjectOverPop3 } from './demo-fetch.js';
 import { exitCodes } from './exit-codes.js';
+import { DEMO_MARKER, demoMarkerText, portsProblem, stateDirProblem } from './demo-guards.js';
 import { cliCommand } from './invocation.js';
 
 export interface DemoOptions {
@@ -32,6 +33,11 @@ function portOption(name: string, value: string): number | null {
 }
 
 const say = (text = '') => process.stdout.write(`${text}\n`);
+
+function refuse(problem: string, code: number): number {
+  process.stderr.write(`xoauth2-relay demo: ${problem.replaceAll('\n', '\nxoauth2-relay demo: ')}\n`);
+  return code;
+}
 const DEVICE_PASSWORD = 'demo';
 
 export async function demoCommand(opts: DemoOptions): Promise<number> {
@@ -41,11 +47,32 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
   const adminPort = portOption('admin-port', opts.adminPort);
   if (smtpPort === null || pop3Port === null || imapPort === null || adminPort === null) return exitCodes.usage;
   const dir = resolve(opts.stateDir);
+  // Before anything is written: a refused start leaves the directory, the log and a running demo as they were.
+  const dirProblem = await stateDirProblem(dir);
+  if (dirProblem) return refuse(dirProblem, exitCodes.usage);
+  const ports = [
+    { option: 'smtp-port', port: smtpPort },
+    { option: 'pop3-port', port: pop3Port },
+    { option: 'imap-port', port: imapPort },
+    { option: 'admin-port', port: adminPort },
+  ];
+  const portProblem = await portsProblem(ports);
+  if (portProblem) return refuse(portProblem, exitCodes.unavailable);
+
   const logFile = resolve(dir, '..', `${dir.split('/').pop()}.log`);
   const logger = createLogger({ level: 'info', destination: pino.destination({ dest: logFile, sync: false, mkdir: true }) });
   say('xoauth2-relay demo: a sandbox identity platform and mailbox on this machine, the real relay in between.');
-  const world = await startSandboxWorld({ dir, smtpPort, pop3Port, imapPort, adminPort, devicePassword: DEVICE_PASSWORD, logger });
-  const daemon = await Daemon.start({ config: world.loaded.config, logger, deliveryRescanMs: 1000 });
+  const marker = { name: DEMO_MARKER, text: demoMarkerText() };
+  const world = await startSandboxWorld({ dir, smtpPort, pop3Port, imapPort, adminPort, devicePassword: DEVICE_PASSWORD, logger, marker });
+  let daemon: Daemon;
+  try {
+    daemon = await Daemon.start({ config: world.loaded.config, logger, deliveryRescanMs: 1000 });
+  } catch (err) {
+    // A port taken between the check and now: stop the sandbox too, or its servers keep the process alive.
+    await world.close();
+    logger.flush();
+    throw err;
+  }
   const port = daemon.ports.smtp[0]!;
   const pop3 = daemon.ports.pop3[0]!;
   const imap = daemon.ports.imap[0]!;

@@ -49,7 +49,7 @@ export function buildProgram(): Command {
   program
     .command('demo')
     .description('try the relay with no Microsoft tenant: sandbox identity platform and mailbox, a sign-in, a relayed test scan')
-    .option('--state-dir <dir>', 'where the demo keeps its config, tokens and mailbox (wiped at start)', '.xoauth2-relay-demo')
+    .option('--state-dir <dir>', 'where the demo keeps its config, tokens and mailbox (wiped at start; a non-empty directory the demo did not make is refused)', '.xoauth2-relay-demo')
     .option('--smtp-port <port>', 'device-facing SMTP port of the relay (0: any free port)', '2525')
     .option('--pop3-port <port>', 'device-facing POP3 port of the relay (0: any free port)', '1110')
     .option('--imap-port <port>', 'device-facing IMAP port of the relay (0: any free port)', '1143')

@@ -27,6 +27,8 @@ export interface SandboxWorldOptions {
   adminPort?: number;
   /** The password of the demo device `mfp` (the address-admitted device needs none). */
   devicePassword: string;
+  /** Written into `dir` right after it is made, so a later start knows the directory is its own to wipe. */
+  marker?: { name: string; text: string };
   logger?: Logger;
 }
 
@@ -42,6 +44,7 @@ export async function startSandboxWorld(opts: SandboxWorldOptions): Promise<Sand
   // A fresh state every time: the simulator's signing key is new at each start, old tokens could not verify.
   await rm(opts.dir, { recursive: true, force: true });
   await mkdir(opts.dir, { recursive: true, mode: 0o700 });
+  if (opts.marker) await writeFile(join(opts.dir, opts.marker.name), opts.marker.text, { mode: 0o600 });
   const pki = await createPki('xoauth2-relay demo CA');
   const caFile = join(opts.dir, 'sandbox-ca.pem');
   await writeFile(caFile, pki.caCertPem);

@@ -39,6 +39,8 @@ export const catalogue = {
   STORE_DECRYPT_FAILED: { kind: 'internal', message: 'token store cannot be decrypted with this key (wrong key, or the file was altered): restore the key, or delete the token file and sign in again' },
   STORE_WRITE_FAILED: { kind: 'internal', message: 'token store cannot be written: check that stateDir exists, is writable by the service user and the disk is not full' },
   STORE_READ_FAILED: { kind: 'internal', message: 'token store cannot be read: check that stateDir/tokens and its files are readable by the service user' },
+  STORE_LOCK_FAILED: { kind: 'internal', message: 'the account lock in stateDir/locks cannot be taken: check that stateDir is writable by the service user; a lock left by a crashed process goes stale by itself within seconds' },
+  TOKEN_STORE_UNREADABLE: { kind: 'internal', message: 'this account\'s token file cannot be read: it was sealed with another key (XOAUTH2_RELAY_KEY, the systemd credential or stateDir/token-store.key differ between the service and the shell that wrote it) or is not readable by the service user (a CLI run as root): give the service the same key, or `chown`/`chmod 600` the file to the service user, or delete it and sign in again; the other accounts are not affected' },
   STORE_KEY_MISSING: { kind: 'config', message: 'no token-store key: set XOAUTH2_RELAY_KEY, provide the systemd credential xoauth2-relay-key, or let the relay create stateDir/token-store.key' },
   STORE_KEY_UNREADABLE: { kind: 'config', message: 'token-store key file cannot be read: check its path and that the service user may read it' },
   STORE_KEY_INSECURE: { kind: 'config', message: 'token-store key file is readable by group or others: run `chmod 600` on it (and check who could have copied it)' },

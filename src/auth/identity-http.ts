@@ -6,6 +6,7 @@
  */
 import https from 'node:https';
 import { rootCertificates } from 'node:tls';
+import { identityCalls } from './identity-call.js';
 import { ClientAuthError, ClientAuthErrorCodes, type INetworkModule, type NetworkRequestOptions, type NetworkResponse } from '@azure/msal-node';
 
 export interface IdentityHttpOptions {
@@ -35,8 +36,12 @@ export function createIdentityHttpClient(opts: IdentityHttpOptions = {}): INetwo
         timeout: timeout ?? defaultTimeout,
       });
       req.on('timeout', () => req.destroy(new Error('Request timeout')));
-      req.on('error', (err) => reject(new ClientAuthError(ClientAuthErrorCodes.networkError, '', `Network request failed: ${err.message}`)));
+      req.on('error', (err) => reject(networkError(err)));
       req.on('response', (res) => {
+        // The status is what tells a passing failure (5xx, 429) from a refusal, and MSAL does not keep it on
+        // every error it throws: the token service reads it from the call's context (identity-call.ts).
+        const call = identityCalls.getStore();
+        if (call && method === 'POST') call.httpStatus = res.statusCode ?? null;
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (chunk: Buffer) => {
@@ -44,7 +49,7 @@ export function createIdentityHttpClient(opts: IdentityHttpOptions = {}): INetwo
           if (size > MAX_RESPONSE_BYTES) req.destroy(new Error('response too large'));
           else chunks.push(chunk);
         });
-        res.on('error', (err) => reject(new ClientAuthError(ClientAuthErrorCodes.networkError, '', `Network request failed: ${err.message}`)));
+        res.on('error', (err) => reject(networkError(err)));
         res.on('end', () => {
           const headers: Record<string, string> = {};
           for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
@@ -67,4 +72,10 @@ export function createIdentityHttpClient(opts: IdentityHttpOptions = {}): INetwo
     sendPostRequestAsync: (url, options) => send('POST', url, options, undefined),
     close: () => agent.destroy(),
   };
+}
+
+/** MSAL's network_error, carrying the Node error code and message so the cause can be named (network-failure.ts). */
+function networkError(err: Error & { code?: string }): ClientAuthError {
+  const code = err.code && !err.message.includes(err.code) ? `${err.code} ` : '';
+  return new ClientAuthError(ClientAuthErrorCodes.networkError, '', `Network request failed: ${code}${err.message}`);
 }

@@ -17,23 +17,68 @@ import type { AccountConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { certificateThumbprints } from './certificate-thumbprints.js';
 import type { TokenStore } from './store/token-store.js';
+import type { AccountRecords } from './store/account-records.js';
+import { identityCalls } from './identity-call.js';
 
 export type MsalApp = PublicClientApplication | ConfidentialClientApplication;
 
 /**
- * Cache plugin over the token store. It re-reads the store before each access (a `login` run in another
- * process, or the admin page, may have written it) and writes after every change; the write is awaited,
- * so a failed write fails the token request instead of losing a rotated refresh token.
+ * Cache plugin over the token store. It re-reads the store before each access (another process, or a sign-in
+ * in this one, may have written it) and writes after every change; the write is awaited, so a failed write fails
+ * the token request instead of losing a rotated refresh token. The account's lock is held from the load to the
+ * save (as msal-node-extensions does), so processes sharing a state directory never interleave their
+ * load-refresh-save; and the save is skipped when a Delete token raised the generation since the operation
+ * began (identity-call.ts), so a refresh in flight cannot bring a deleted token back.
  */
-export function storeCachePlugin(store: TokenStore, account: string): ICachePlugin {
+export function storeCachePlugin(store: TokenStore, records: AccountRecords, account: string): ICachePlugin {
+  const held = new WeakMap<TokenCacheContext, () => Promise<void>>();
   return {
     async beforeCacheAccess(ctx: TokenCacheContext) {
-      const data = await store.load(account);
-      ctx.tokenCache.deserialize(data ?? '{}');
+      const release = await holdLock(records, account);
+      try {
+        const data = await store.load(account);
+        ctx.tokenCache.deserialize(data ?? '{}');
+      } catch (err) {
+        await release();
+        throw err;
+      }
+      held.set(ctx, release);
     },
     async afterCacheAccess(ctx: TokenCacheContext) {
-      if (ctx.cacheHasChanged) await store.save(account, ctx.tokenCache.serialize());
+      const release = held.get(ctx);
+      held.delete(ctx);
+      try {
+        if (!ctx.cacheHasChanged) return;
+        const call = identityCalls.getStore();
+        if (call) {
+          const record = await records.read(account);
+          if ((record?.generation ?? 0) !== call.generation) {
+            call.fenced = true;
+            return;
+          }
+        }
+        await store.save(account, ctx.tokenCache.serialize());
+      } finally {
+        await release?.();
+      }
     },
+  };
+}
+
+/** Takes the account's lock and returns the function that gives it back (MSAL's before/after are two calls). */
+async function holdLock(records: AccountRecords, account: string): Promise<() => Promise<void>> {
+  let entered!: () => void;
+  let letGo!: () => void;
+  const inside = new Promise<void>((resolve) => (entered = resolve));
+  const released = new Promise<void>((resolve) => (letGo = resolve));
+  const holding = records.withLock(account, async () => {
+    entered();
+    await released;
+  });
+  await Promise.race([inside, holding]); // `holding` rejects when the lock cannot be taken
+  return async () => {
+    letGo();
+    await holding;
   };
 }
 
@@ -42,6 +87,7 @@ export interface MsalAppOptions {
   account: AccountConfig;
   authorityHost: string;
   store: TokenStore;
+  records: AccountRecords;
   networkClient: INetworkModule;
   logger: Logger;
   env?: NodeJS.ProcessEnv;
@@ -68,7 +114,7 @@ export function createMsalApp(opts: MsalAppOptions): MsalApp {
       // which also lets sovereign clouds and the sandbox work with the same code path.
       knownAuthorities: [host],
     },
-    cache: { cachePlugin: storeCachePlugin(opts.store, opts.name) },
+    cache: { cachePlugin: storeCachePlugin(opts.store, opts.records, opts.name) },
     system: { networkClient: opts.networkClient, loggerOptions: msalLogger(opts.logger) },
   };
   if (opts.account.flow !== 'client-credentials') return new PublicClientApplication(config);

@@ -1,27 +1,43 @@
 /**
- * All accounts' token services, built from the config: the encrypted store and its key, the identity HTTP
- * client (extra CA for the identity host only), the shared state files. Protocol code calls
- * `accessTokenFor(account)` and `tokenRejected(account, token)`, nothing else.
+ * All accounts' token services, built from the config: the encrypted store and its key, the shared account
+ * records (state, generation, lock), the identity HTTP client (extra CA for the identity host only). Protocol code
+ * uses `tokens()` (account-tokens.ts) and nothing else. A reload (`apply`) adds, rebuilds and retires services as
+ * a whole; a retired service keeps answering the sessions that began with it, without timers.
  */
 import { readFileSync } from 'node:fs';
-import type { FSWatcher } from 'node:fs';
+import { EventEmitter } from 'node:events';
 import type { Config } from '../config/schema.js';
 import { RelayError } from '../errors.js';
-import type { Logger } from '../log.js';
-import { AccountStateFile } from './account-state-file.js';
+import { errorFields, type Logger } from '../log.js';
+import { accountTokens, type AccountTokens, type TokenProvider } from './account-tokens.js';
 import { createIdentityHttpClient } from './identity-http.js';
 import { createMsalApp } from './msal-app.js';
-import { createEncryptedFileStore, resolveStoreKey } from './store/index.js';
+import { FileAccountRecords, type AccountRecords } from './store/account-records.js';
+import { createEncryptedFileStore, resolveStoreKey, type TokenStore } from './store/index.js';
 import { TokenService, type AccessToken } from './token-service.js';
+import type { TokenState, TokenStateName } from './token-state.js';
 
-export class TokenServices {
-  private watcher: FSWatcher | null = null;
+interface Shared {
+  config: Config;
+  store: TokenStore;
+  records: AccountRecords;
+  http: ReturnType<typeof createIdentityHttpClient>;
+  log: Logger;
+  env: NodeJS.ProcessEnv;
+}
 
-  private constructor(
-    private readonly services: Map<string, TokenService>,
-    private readonly stateFile: AccountStateFile,
-    private readonly closeHttp: () => void,
-  ) {}
+/** 'state': any account's state change (services added by a reload included). */
+export class TokenServices extends EventEmitter<{ state: [TokenState, string] }> implements TokenProvider {
+  private watcher: { close(): void } | null = null;
+  private readonly services = new Map<string, TokenService>();
+  private readonly retired = new Map<string, TokenService>();
+  private readonly forward = (state: TokenState, name: string) => this.emit('state', state, name);
+
+  private constructor(private shared: Shared) {
+    super();
+    this.setMaxListeners(0);
+    for (const name of Object.keys(shared.config.accounts)) this.services.set(name, this.build(name, shared.config));
+  }
 
   static async create(config: Config, logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<TokenServices> {
     const log = logger.child({ component: 'tokens' });
@@ -29,47 +45,92 @@ export class TokenServices {
     if (key.created) log.warn({ keyFile: key.location }, 'created a new token-store key file: back it up with the state directory, tokens cannot be read without it');
     const store = createEncryptedFileStore({ stateDir: config.stateDir, key: key.key });
     const extraCaPem = config.identity.extraCaFile ? readFileSync(config.identity.extraCaFile, 'utf8') : null;
-    const http = createIdentityHttpClient({ extraCaPem });
-    const stateFile = new AccountStateFile(config.stateDir);
-    const services = new Map<string, TokenService>();
-    for (const [name, account] of Object.entries(config.accounts)) {
-      services.set(
-        name,
-        new TokenService({
-          name,
-          account,
-          settings: config.identity.tokens,
-          store,
-          stateFile,
-          logger: log,
-          createApp: () => createMsalApp({ name, account, authorityHost: config.identity.authorityHost, store, networkClient: http, logger: log.child({ account: name }), env }),
-        }),
-      );
-    }
-    return new TokenServices(services, stateFile, () => http.close());
+    const http = createIdentityHttpClient({ extraCaPem, timeoutMs: config.identity.tokens.requestTimeoutSeconds * 1000 });
+    const records = new FileAccountRecords(config.stateDir);
+    return new TokenServices({ config, store, records, http, log, env });
   }
 
-  /** Restores every account's state; with `watch`, follows changes other processes (CLI login/logout) make. */
+  private build(name: string, config: Config): TokenService {
+    const { store, records, http, log, env } = this.shared;
+    const account = config.accounts[name]!;
+    const service = new TokenService({
+      name,
+      account,
+      settings: config.identity.tokens,
+      store,
+      records,
+      logger: log,
+      identityHost: new URL(config.identity.authorityHost).host,
+      createApp: () => createMsalApp({ name, account, authorityHost: config.identity.authorityHost, store, records, networkClient: http, logger: log.child({ account: name }), env }),
+    });
+    service.on('state', this.forward);
+    return service;
+  }
+
+  /** Restores every account's state (one unreadable account never stops the others); with `watch`, follows other processes. */
   async start(opts: { watch?: boolean } = {}): Promise<void> {
     await Promise.all([...this.services.values()].map((s) => s.start()));
     if (opts.watch) {
-      this.watcher = await this.stateFile.watch((name) => void this.services.get(name)?.reloadFromDisk());
+      this.watcher = await this.shared.records.watch(
+        (name) => {
+          const service = this.services.get(name);
+          if (service) service.reloadFromDisk().catch((err: unknown) => this.shared.log.error({ ...errorFields(err), account: name }, 'could not follow a change of the account state'));
+        },
+        (err) => this.shared.log.error(errorFields(err), 'stopped following the state directory: changes by other processes are seen after a restart'),
+      );
     }
+  }
+
+  /**
+   * A reload's accounts, as a whole: new accounts get a started service, changed ones a new service (the old one
+   * retired), removed ones are retired. Names what changed.
+   */
+  async apply(config: Config): Promise<{ added: string[]; rebuilt: string[]; removed: string[] }> {
+    const added: string[] = [];
+    const rebuilt: string[] = [];
+    const removed: string[] = [];
+    const fresh: TokenService[] = [];
+    this.shared = { ...this.shared, config };
+    for (const [name, account] of Object.entries(config.accounts)) {
+      const existing = this.services.get(name);
+      if (existing && JSON.stringify(existing.account) === JSON.stringify(account)) continue;
+      const service = this.build(name, config);
+      fresh.push(service);
+      if (existing) this.retire(name, existing);
+      (existing ? rebuilt : added).push(name);
+      this.services.set(name, service);
+    }
+    for (const [name, service] of [...this.services]) {
+      if (config.accounts[name]) continue;
+      this.retire(name, service);
+      this.services.delete(name);
+      removed.push(name);
+    }
+    await Promise.all(fresh.map((s) => s.start()));
+    return { added, rebuilt, removed };
+  }
+
+  private retire(name: string, service: TokenService): void {
+    service.stop();
+    service.off('state', this.forward);
+    this.retired.set(name, service);
   }
 
   async stop(): Promise<void> {
     this.watcher?.close();
-    for (const s of this.services.values()) s.stop();
-    await Promise.all([...this.services.values()].map((s) => s.flush()));
-    this.closeHttp();
+    const all = [...this.services.values(), ...this.retired.values()];
+    for (const s of all) s.stop();
+    await Promise.all(all.map((s) => s.flush()));
+    this.shared.http.close();
   }
 
   get(name: string): TokenService {
-    const service = this.services.get(name);
+    const service = this.services.get(name) ?? this.retired.get(name);
     if (!service) throw new RelayError('UNKNOWN_ACCOUNT', `${name} (configured: ${[...this.services.keys()].join(', ')})`);
     return service;
   }
 
+  /** The configured accounts' services (not retired ones). */
   all(): TokenService[] {
     return [...this.services.values()];
   }
@@ -80,5 +141,20 @@ export class TokenServices {
 
   tokenRejected(account: string, token: string): Promise<AccessToken> {
     return this.get(account).tokenRejected(token);
+  }
+
+  stateOf(account: string): TokenStateName {
+    return this.services.get(account)?.state.state ?? 'not-acquired'; // an account removed from the config has no token
+  }
+
+  onStateChange(listener: (account: string, state: TokenStateName) => void): () => void {
+    const onState = (state: TokenState, name: string) => listener(name, state.state);
+    this.on('state', onState);
+    return () => this.off('state', onState);
+  }
+
+  /** The one interface protocol code uses (refresh-once rule inside). */
+  tokens(): AccountTokens {
+    return accountTokens(this);
   }
 }

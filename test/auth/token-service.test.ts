@@ -113,22 +113,45 @@ test('device code declined or expired: back to not-acquired with the reason', as
   await services.stop();
 });
 
-test('expiring access token: silent refresh, the rotated refresh token is persisted first', async () => {
-  // 602 s lifetime: inside the 600 s refresh margin after two seconds (MSAL rounds expiry to whole seconds).
+test('a token inside the refresh margin is served at once while one refresh runs behind it; the rotated refresh token is persisted', async () => {
+  // 602 s lifetime: inside the 600 s refresh margin after two seconds, but far from the 5-minute floor.
   const { env, services } = await world({ sim: { accessTokenLifetimeSec: 602 } });
   await signIn(env, services);
   const first = await services.accessTokenFor('scanner');
   const refreshBefore = await storedRefreshTokens(services, env);
   const requestsBefore = env.sim.stats.byGrant.refresh_token ?? 0;
   await new Promise((r) => setTimeout(r, 2500));
+  const started = performance.now();
   const second = await services.accessTokenFor('scanner');
-  secretsSeen.add(first.token).add(second.token);
-  assert.notEqual(second.token, first.token);
+  const waitedMs = performance.now() - started;
+  assert.equal(second.token, first.token, 'the still-valid token is served, not waited for');
+  assert.ok(waitedMs < 50, `served in ${waitedMs.toFixed(1)} ms`);
+  const third = await eventually(async () => {
+    const t = await services.accessTokenFor('scanner');
+    assert.notEqual(t.token, first.token);
+    return t;
+  }, 5000, 'the refresh behind');
+  secretsSeen.add(first.token).add(third.token);
   assert.equal((env.sim.stats.byGrant.refresh_token ?? 0) - requestsBefore, 1);
   const refreshAfter = await storedRefreshTokens(services, env);
   for (const rt of [...refreshBefore, ...refreshAfter]) secretsSeen.add(rt);
   assert.equal(refreshAfter.length, 1);
   assert.ok(!refreshBefore.includes(refreshAfter[0]!), 'the rotated refresh token replaced the old one on disk');
+  await services.stop();
+});
+
+test('a token with less than 5 minutes left is never handed out: the caller waits for the refresh', async () => {
+  const { env, services } = await world({ sim: { accessTokenLifetimeSec: 302 } });
+  await signIn(env, services);
+  const first = await services.accessTokenFor('scanner');
+  const requestsBefore = env.sim.stats.byGrant.refresh_token ?? 0;
+  await new Promise((r) => setTimeout(r, 2500));
+  const second = await services.accessTokenFor('scanner');
+  secretsSeen.add(first.token).add(second.token);
+  assert.notEqual(second.token, first.token);
+  assert.ok(second.expiresAt.getTime() - Date.now() > 295_000);
+  // 302 s is inside the 10-minute margin from the start, so a refresh already ran behind the first call.
+  assert.ok((env.sim.stats.byGrant.refresh_token ?? 0) - requestsBefore >= 1);
   await services.stop();
 });
 
@@ -139,8 +162,10 @@ test('revoked refresh token: the account turns invalid with a reason in words', 
   env.sim.revokeRefreshTokens(SANDBOX_MAILBOX);
   const invalid = nextState(services, 'scanner', 'invalid');
   await new Promise((r) => setTimeout(r, 2500));
-  await assert.rejects(services.accessTokenFor('scanner'), (err) => isRelayError(err, 'TOKEN_INVALID'));
+  // Still valid for almost 10 minutes: served, and the refresh behind it meets the revocation.
+  secretsSeen.add((await services.accessTokenFor('scanner')).token);
   const state = await invalid;
+  await assert.rejects(services.accessTokenFor('scanner'), (err) => isRelayError(err, 'TOKEN_INVALID'));
   assert.match(state.state === 'invalid' ? state.reason : '', /revoked.*sign in again/);
   // Invalid stays invalid without hammering the platform.
   const before = env.sim.stats.tokenRequests;
@@ -171,26 +196,43 @@ test('identity platform unreachable: the token is kept, still acquired, retried,
   await services.stop();
 });
 
-test('a restarted process finds its token; 1,000 concurrent callers on a cold account cause one token request', async () => {
+async function restartedServices(env: SandboxEnv): Promise<TokenServices> {
+  const services = await TokenServices.create(env.config, env.logger, { ...process.env, XOAUTH2_RELAY_KEY: 'ab'.repeat(32) });
+  await services.start();
+  return services;
+}
+
+test('a restarted process finds its token and serves it without asking the platform', async () => {
   const { env, services } = await world();
   await signIn(env, services);
   secretsSeen.add((await services.accessTokenFor('scanner')).token);
   await services.stop();
-
-  const restarted = await TokenServices.create(env.config, env.logger, { ...process.env, XOAUTH2_RELAY_KEY: 'ab'.repeat(32) });
-  await restarted.start();
+  const restarted = await restartedServices(env);
   assert.equal(restarted.get('scanner').state.state, 'acquired');
   const before = env.sim.stats.tokenRequests;
-  const tokens = await Promise.all(Array.from({ length: 1000 }, () => restarted.accessTokenFor('scanner')));
+  secretsSeen.add((await restarted.accessTokenFor('scanner')).token);
+  assert.equal(env.sim.stats.tokenRequests - before, 0, 'no token request after a start or a sign-in while the token has plenty of life');
+  await restarted.stop();
+});
+
+test('1,000 concurrent callers on a cold account whose token is under the floor cause one token request; logout empties the store', async () => {
+  const { env, services } = await world({ sim: { accessTokenLifetimeSec: 302 } });
+  await signIn(env, services);
+  secretsSeen.add((await services.accessTokenFor('scanner')).token);
+  await services.stop();
+  await new Promise((r) => setTimeout(r, 2500)); // now under the 5-minute floor
+  const cold = await restartedServices(env);
+  const before = env.sim.stats.tokenRequests;
+  const tokens = await Promise.all(Array.from({ length: 1000 }, () => cold.accessTokenFor('scanner')));
   assert.equal(env.sim.stats.tokenRequests - before, 1);
   assert.equal(new Set(tokens.map((t) => t.token)).size, 1);
   secretsSeen.add(tokens[0]!.token);
 
-  await restarted.get('scanner').logout();
-  assert.equal(restarted.get('scanner').state.state, 'not-acquired');
-  assert.deepEqual(await storedRefreshTokens(restarted, env), []);
-  await assert.rejects(restarted.accessTokenFor('scanner'), (err) => isRelayError(err, 'TOKEN_NOT_ACQUIRED'));
-  await restarted.stop();
+  await cold.get('scanner').logout();
+  assert.equal(cold.get('scanner').state.state, 'not-acquired');
+  assert.deepEqual(await storedRefreshTokens(cold, env), []);
+  await assert.rejects(cold.accessTokenFor('scanner'), (err) => isRelayError(err, 'TOKEN_NOT_ACQUIRED'));
+  await cold.stop();
 });
 
 test('client credentials with a secret file and with a certificate', async () => {

@@ -53,6 +53,16 @@ export interface IdentitySimulatorOptions {
 
 export type OutageMode = 'none' | 'http503' | 'reset';
 
+/** A scripted answer of the token endpoint, for tests of how the relay reads each kind of refusal or failure. */
+export interface ScriptedTokenAnswer {
+  status: number;
+  error: string;
+  /** AADSTS number, put into error_description and error_codes the way Entra does. */
+  aadsts?: number;
+  /** A body that is not JSON (a proxy's error page). */
+  html?: boolean;
+}
+
 export interface IdentitySimulator {
   /** 'https://127.0.0.1:PORT': the authority host. */
   readonly url: string;
@@ -77,6 +87,10 @@ export interface IdentitySimulator {
   registerClientCertificate(clientId: string, certPem: string): void;
   /** Simulates the platform failing: 503 with a JSON error, or connections destroyed. /sandbox/api/ keeps working. */
   setOutage(mode: OutageMode): void;
+  /** From now on the token endpoint answers this (null: normal service again). /devicecode and discovery keep working. */
+  scriptTokenAnswer(answer: ScriptedTokenAnswer | null): void;
+  /** Token endpoint answers only after `ms` (0: at once), to race a slow refresh against other actions. */
+  delayTokenAnswers(ms: number): void;
   /** A snapshot of the request counters. */
   readonly stats: { requests: number; tokenRequests: number; byGrant: Record<string, number> };
   close(): Promise<void>;
@@ -157,6 +171,8 @@ export async function startIdentitySimulator(opts: IdentitySimulatorOptions = {}
   const pendings = new PendingAuthorizations();
   const routes = tenantRoutes(pendings);
   let outage: OutageMode = 'none';
+  let scripted: ScriptedTokenAnswer | null = null;
+  let delayMs = 0;
   let ctx: IdentityContext | undefined;
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
@@ -169,6 +185,16 @@ export async function startIdentitySimulator(opts: IdentitySimulatorOptions = {}
       if (outage === 'reset') return void req.socket.destroy();
       return sendOAuthError({ req, res, url, segments: [] }, oauthErrors.temporarilyUnavailable());
     }
+    const isToken = req.method === 'POST' && url.pathname.endsWith('/oauth2/v2.0/token');
+    if (isToken && scripted) return sendScripted(res, scripted);
+    if (isToken && delayMs > 0) {
+      setTimeout(() => serve(context, req, res, url), delayMs);
+      return;
+    }
+    serve(context, req, res, url);
+  };
+
+  const serve = (context: IdentityContext, req: IncomingMessage, res: ServerResponse, url: URL): void => {
     let segments: string[];
     try {
       segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
@@ -226,6 +252,12 @@ export async function startIdentitySimulator(opts: IdentitySimulatorOptions = {}
     revokeRefreshTokens: (upn) => context.refreshTokens.revokeUser(upn),
     registerClientSecret: (clientId, secret) => context.clients.registerSecret(clientId, secret),
     registerClientCertificate: (clientId, certPem) => context.clients.registerCertificate(clientId, certPem),
+    scriptTokenAnswer: (answer) => {
+      scripted = answer;
+    },
+    delayTokenAnswers: (ms) => {
+      delayMs = ms;
+    },
     setOutage: (mode) => {
       outage = mode;
       // Kept-alive connections would otherwise bypass a 'reset' outage until they idle out.
@@ -240,4 +272,21 @@ export async function startIdentitySimulator(opts: IdentitySimulatorOptions = {}
         server.closeAllConnections();
       }),
   };
+}
+
+function sendScripted(res: ServerResponse, answer: ScriptedTokenAnswer): void {
+  if (answer.html) {
+    res.writeHead(answer.status, { 'content-type': 'text/html' });
+    res.end(`<html><body><h1>${answer.status}</h1>${answer.error}</body></html>`);
+    return;
+  }
+  const code = answer.aadsts ? `AADSTS${answer.aadsts}: ` : '';
+  sendJson(res, answer.status, {
+    error: answer.error,
+    error_description: `${code}Scripted answer of the sandbox (${answer.error}).`,
+    error_codes: answer.aadsts ? [answer.aadsts] : [],
+    timestamp: new Date().toISOString().replace('T', ' ').slice(0, 19) + 'Z',
+    trace_id: '00000000-0000-0000-0000-000000000000',
+    correlation_id: '00000000-0000-0000-0000-000000000000',
+  });
 }

@@ -12,7 +12,7 @@ import { FailureThrottle } from './auth/failure-throttle.js';
 import { TokenServices } from './auth/token-services.js';
 import { errorFields, type Logger } from './log.js';
 import { followAccountStates, type AccountNotifier } from './notify/index.js';
-import { DeliveryWorker, deliveryTokensFrom } from './smtp/delivery/index.js';
+import { DeliveryWorker } from './smtp/delivery/index.js';
 import { ImapListener } from './imap/imap-listener.js';
 import { Pop3Listener } from './pop3/pop3-listener.js';
 import { SmtpListener } from './smtp/listener.js';
@@ -91,7 +91,7 @@ export class Daemon {
     const upstreamCa = loadUpstreamExtraCa(config);
     const delivery = new DeliveryWorker({
       spool,
-      tokens: deliveryTokensFrom(tokens),
+      tokens,
       upstream: config.smtp.upstream,
       extraCaPem: upstreamCa,
       limits: config.smtp.delivery,

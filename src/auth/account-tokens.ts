@@ -17,13 +17,17 @@ export interface TokenProvider {
   accessTokenFor(account: string): Promise<AccessToken>;
   /** The upstream refused `token`: one shared forced refresh (same errors). */
   tokenRejected(account: string, token: string): Promise<AccessToken>;
+}
+
+/** Token states, for code that holds work until an account has a token (delivery). */
+export interface TokenStates {
   /** The account's token state now ('not-acquired' for an account no longer configured). */
   stateOf(account: string): TokenStateName;
   /** Follows every account's state changes; returns the unsubscribe function. */
   onStateChange(listener: (account: string, state: TokenStateName) => void): () => void;
 }
 
-export interface AccountTokens extends Pick<TokenProvider, 'stateOf' | 'onStateChange'> {
+export interface AccountTokens {
   /** Runs `use` (attempt 1); when it throws a token refusal, refreshes once and runs it again (attempt 2). */
   withAccessToken<T>(account: string, use: (token: () => Promise<AccessToken>, attempt: 1 | 2) => Promise<T>): Promise<T>;
 }
@@ -33,10 +37,9 @@ export function isTokenRefusal(err: unknown): boolean {
   return isRelayError(err, 'UPSTREAM_TOKEN_REJECTED') || isRelayError(err, 'UPSTREAM_AUTH_REJECTED');
 }
 
+/** The refresh-once rule over a provider. */
 export function accountTokens(provider: TokenProvider): AccountTokens {
   return {
-    stateOf: (account) => provider.stateOf(account),
-    onStateChange: (listener) => provider.onStateChange(listener),
     async withAccessToken(account, use) {
       const handedOut: { token: AccessToken | null } = { token: null };
       const first = async () => (handedOut.token = await provider.accessTokenFor(account));

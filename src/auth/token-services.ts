@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { Config } from '../config/schema.js';
 import { RelayError } from '../errors.js';
 import { errorFields, type Logger } from '../log.js';
-import { accountTokens, type AccountTokens, type TokenProvider } from './account-tokens.js';
+import { accountTokens, type AccountTokens, type TokenProvider, type TokenStates } from './account-tokens.js';
 import { createIdentityHttpClient } from './identity-http.js';
 import { createMsalApp } from './msal-app.js';
 import { FileAccountRecords, type AccountRecords } from './store/account-records.js';
@@ -27,7 +27,7 @@ interface Shared {
 }
 
 /** 'state': any account's state change (services added by a reload included). */
-export class TokenServices extends EventEmitter<{ state: [TokenState, string] }> implements TokenProvider {
+export class TokenServices extends EventEmitter<{ state: [TokenState, string] }> implements TokenProvider, TokenStates, AccountTokens {
   private watcher: { close(): void } | null = null;
   private readonly services = new Map<string, TokenService>();
   private readonly retired = new Map<string, TokenService>();
@@ -153,8 +153,6 @@ export class TokenServices extends EventEmitter<{ state: [TokenState, string] }>
     return () => this.off('state', onState);
   }
 
-  /** The one interface protocol code uses (refresh-once rule inside). */
-  tokens(): AccountTokens {
-    return accountTokens(this);
-  }
+  /** The one interface protocol code uses (account-tokens.ts: the refresh-once rule is there). */
+  readonly withAccessToken: AccountTokens['withAccessToken'] = (account, use) => accountTokens(this).withAccessToken(account, use);
 }

@@ -43,16 +43,13 @@ function failure(err: unknown, o: ImapCheckOptions): RelayError {
 }
 
 export async function checkImap(o: ImapCheckOptions): Promise<string> {
-  let token = await o.tokens.accessTokenFor(o.account);
-  try {
-    return await attempt(o, token.mailbox, token.token);
-  } catch (err) {
-    if (!refused(err)) throw failure(err, o);
-    token = await o.tokens.tokenRejected(o.account, token.token);
+  return o.tokens.withAccessToken(o.account, async (getToken, attempted) => {
+    const token = await getToken();
     try {
-      return `${await attempt(o, token.mailbox, token.token)} (after one token refresh)`;
-    } catch (again) {
-      throw failure(again, o);
+      const done = await attempt(o, token.mailbox, token.token);
+      return attempted === 2 ? `${done} (after one token refresh)` : done;
+    } catch (err) {
+      throw failure(err, o); // UPSTREAM_AUTH_REJECTED makes the interface refresh once and run again
     }
-  }
+  });
 }

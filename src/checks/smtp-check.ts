@@ -48,17 +48,13 @@ function failure(err: unknown, host: string, port: number): RelayError {
 }
 
 export async function checkSmtp(o: SmtpCheckOptions): Promise<string> {
-  let token = await o.tokens.accessTokenFor(o.account);
-  try {
-    return await attempt(o, token.mailbox, token.token);
-  } catch (err) {
-    const response = (err as { response?: string }).response;
-    if (!response || !isTokenRejection(response)) throw failure(err, o.host, o.port);
-    token = await o.tokens.tokenRejected(o.account, token.token);
+  return o.tokens.withAccessToken(o.account, async (getToken, attempted) => {
+    const token = await getToken();
     try {
-      return `${await attempt(o, token.mailbox, token.token)} (after one token refresh)`;
-    } catch (again) {
-      throw failure(again, o.host, o.port);
+      const done = await attempt(o, token.mailbox, token.token);
+      return attempted === 2 ? `${done} (after one token refresh)` : done;
+    } catch (err) {
+      throw failure(err, o.host, o.port); // UPSTREAM_TOKEN_REJECTED makes the interface refresh once and run again
     }
-  }
+  });
 }

@@ -1,20 +1,17 @@
 /**
  * The upstream half of a device login, the same for IMAP and POP3: connect (TLS, verified), read the greeting,
- * only then ask the token service for a token (so an unreachable server never touches tokens), authenticate with
- * XOAUTH2; when the server refuses the token, report it to the token service (one forced refresh) and run the
- * whole login once more on a fresh connection. A second refusal is UPSTREAM_AUTH_REJECTED.
+ * only then ask for a token (so an unreachable server never touches tokens), authenticate with XOAUTH2. The
+ * token services' one interface (auth/account-tokens.ts) runs it a second time on a fresh connection with a
+ * refreshed token when the server refused the first; a second refusal is UPSTREAM_AUTH_REJECTED.
  */
 import type { TLSSocket } from 'node:tls';
-import type { AccessToken } from '../auth/token-service.js';
+import type { AccountTokens } from '../auth/account-tokens.js';
 import { RelayError, isRelayError } from '../errors.js';
 import { fingerprint, type Logger } from '../log.js';
 import { UpstreamConnection, type UpstreamTarget } from './upstream-connect.js';
 
-/** The part of the token services protocol code uses: "a valid token for this account now", and "it was refused". */
-export interface TokenSource {
-  accessTokenFor(account: string): Promise<AccessToken>;
-  tokenRejected(account: string, token: string): Promise<AccessToken>;
-}
+/** The part of the token services protocol code uses. */
+export type TokenSource = AccountTokens;
 
 /**
  * One protocol's upstream login. `authenticate` throws RelayError UPSTREAM_AUTH_REJECTED when the server refused
@@ -44,24 +41,24 @@ export interface OpenUpstreamOptions<T> {
 
 /** Logs in upstream for `account`; see the file comment for the retry rule. */
 export async function openUpstreamSession<T>(o: OpenUpstreamOptions<T>): Promise<UpstreamSession<T>> {
-  let refused: AccessToken | null = null;
-  for (let attempt = 1; ; attempt += 1) {
+  return o.tokens.withAccessToken(o.account, async (getToken, attempt) => {
     const conn = await UpstreamConnection.open(o.target, o.log);
-    let token: AccessToken | null = null;
+    let fingerprinted = '';
     try {
       await o.dialect.greet(conn);
-      token = refused ? await o.tokens.tokenRejected(o.account, refused.token) : await o.tokens.accessTokenFor(o.account);
+      const token = await getToken();
+      fingerprinted = fingerprint(token.token);
       const login = await o.dialect.authenticate(conn, token.mailbox, token.token);
-      o.log.debug({ upstream: conn.where, mailbox: token.mailbox, tokenFingerprint: fingerprint(token.token), attempt }, 'upstream login succeeded');
+      o.log.debug({ upstream: conn.where, mailbox: token.mailbox, tokenFingerprint: fingerprinted, attempt }, 'upstream login succeeded');
       return { ...conn.release(), login, mailbox: token.mailbox };
     } catch (err) {
       conn.destroy();
-      if (!isRelayError(err, 'UPSTREAM_AUTH_REJECTED') || !token) throw err;
-      if (refused) throw new RelayError('UPSTREAM_AUTH_REJECTED', `${conn.where} refused a freshly refreshed token too: ${err.detail ?? ''}`, { cause: err });
-      o.log.warn({ upstream: conn.where, reply: err.detail, tokenFingerprint: fingerprint(token.token) }, 'upstream refused the access token: refreshing it once and logging in again');
-      refused = token;
+      if (!isRelayError(err, 'UPSTREAM_AUTH_REJECTED')) throw err;
+      if (attempt === 2) throw new RelayError('UPSTREAM_AUTH_REJECTED', `${conn.where} refused a freshly refreshed token too: ${err.detail ?? ''}`, { cause: err });
+      o.log.warn({ upstream: conn.where, reply: err.detail, tokenFingerprint: fingerprinted }, 'upstream refused the access token: refreshing it once and logging in again');
+      throw err;
     }
-  }
+  });
 }
 
 /** The JSON of an XOAUTH2 error continuation (`+ eyJzdGF0dXMiOiI0MDEi…`), printable, for the log (it holds no secret). */

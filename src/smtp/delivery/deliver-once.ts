@@ -1,17 +1,18 @@
 /**
- * One delivery attempt: a token from the token service, one submission, and, when Exchange refuses the token
- * (`535 5.7.3`), one forced refresh through the token service and one more submission at once. A second
- * refusal is a temporary failure: whether the token is invalid is the token service's call (only
- * `invalid_grant` makes it so), not the mail path's.
+ * One delivery attempt through the token services' one interface: a token, one submission, and, when Exchange
+ * refuses the token (`535 5.7.3`), the interface's single forced refresh and one more submission at once. A second
+ * refusal is a temporary failure: whether the token is invalid is the token service's call (only the identity
+ * platform's answers decide it), not the mail path's.
  */
+import type { AccountTokens } from '../../auth/account-tokens.js';
+import { RelayError, isRelayError } from '../../errors.js';
 import { fingerprint, type Logger } from '../../log.js';
 import type { SpooledEnvelope } from '../spool/envelope.js';
-import type { DeliveryTokens } from './delivery-tokens.js';
 import { outcomeOfTokenError, type SendOutcome } from './send-outcome.js';
 import { submitToUpstream, type UpstreamTarget } from './upstream-sender.js';
 
 export interface AttemptContext {
-  tokens: DeliveryTokens;
+  tokens: AccountTokens;
   target: UpstreamTarget;
   mailbox: string;
   messagePath: string;
@@ -19,25 +20,23 @@ export interface AttemptContext {
 }
 
 export async function deliverOnce(ctx: AttemptContext, envelope: SpooledEnvelope): Promise<SendOutcome> {
-  let token: string;
+  let lastRefusal = '';
   try {
-    token = (await ctx.tokens.accessTokenFor(envelope.account)).token;
+    return await ctx.tokens.withAccessToken(envelope.account, async (token, attempt) => {
+      let accessToken: string;
+      try {
+        accessToken = (await token()).token;
+      } catch (err) {
+        return outcomeOfTokenError(err);
+      }
+      const outcome = await submitToUpstream(ctx.target, { mailbox: ctx.mailbox, accessToken, mailFrom: envelope.mailFrom, rcptTo: envelope.rcptTo, size: envelope.size, messagePath: ctx.messagePath });
+      if (outcome.kind !== 'token-rejected') return outcome;
+      lastRefusal = outcome.reply;
+      if (attempt === 1) ctx.log.warn({ id: envelope.id, account: envelope.account, tokenFingerprint: fingerprint(accessToken), reply: outcome.reply }, 'upstream refused the access token: refreshing it once and trying again');
+      throw new RelayError('UPSTREAM_TOKEN_REJECTED', outcome.reply);
+    });
   } catch (err) {
+    if (isRelayError(err, 'UPSTREAM_TOKEN_REJECTED')) return { kind: 'temporary', code: 'UPSTREAM_TOKEN_REJECTED', reply: lastRefusal };
     return outcomeOfTokenError(err);
   }
-  const submit = (accessToken: string) =>
-    submitToUpstream(ctx.target, { mailbox: ctx.mailbox, accessToken, mailFrom: envelope.mailFrom, rcptTo: envelope.rcptTo, size: envelope.size, messagePath: ctx.messagePath });
-
-  const first = await submit(token);
-  if (first.kind !== 'token-rejected') return first;
-
-  ctx.log.warn({ id: envelope.id, account: envelope.account, tokenFingerprint: fingerprint(token), reply: first.reply }, 'upstream refused the access token: refreshing it once and trying again');
-  try {
-    token = (await ctx.tokens.tokenRejected(envelope.account, token)).token;
-  } catch (err) {
-    return outcomeOfTokenError(err);
-  }
-  const second = await submit(token);
-  if (second.kind !== 'token-rejected') return second;
-  return { kind: 'temporary', code: 'UPSTREAM_TOKEN_REJECTED', reply: second.reply };
 }

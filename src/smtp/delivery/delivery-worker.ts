@@ -17,7 +17,7 @@ import { errorFields, type Logger } from '../../log.js';
 import { isDeliverable, type SpooledEnvelope } from '../spool/envelope.js';
 import type { Spool } from '../spool/spool.js';
 import { deliverOnce } from './deliver-once.js';
-import type { DeliveryTokens } from './delivery-tokens.js';
+import type { AccountTokens, TokenStates } from '../../auth/account-tokens.js';
 import { MailboxPacing } from './mailbox-pacing.js';
 import { isExpired, recordExpiry, recordOutcome, type DeliveryEvent, type OutcomeContext, type RecordedOutcome } from './record-outcome.js';
 import type { SendOutcome } from './send-outcome.js';
@@ -25,7 +25,8 @@ import type { UpstreamTarget } from './upstream-sender.js';
 
 export interface DeliveryWorkerOptions {
   spool: Spool;
-  tokens: DeliveryTokens;
+  /** Tokens (the refresh-once rule inside), and the states that hold and release mail. */
+  tokens: AccountTokens & TokenStates;
   /** smtp.upstream, plus optional socket timeouts. */
   upstream: { host: string; port: number; timeouts?: UpstreamTarget['timeouts'] };
   /** upstreamTls.extraCaFile's content, or null. */

@@ -3,11 +3,13 @@
  * counts the calls. A test sets an account's state; any state but 'acquired' makes accessTokenFor throw what
  * the real token service throws.
  */
+import { accountTokens, type AccountTokens, type TokenProvider, type TokenStates } from '../../../src/auth/account-tokens.js';
+import type { AccessToken } from '../../../src/auth/token-service.js';
 import type { TokenStateName } from '../../../src/auth/token-state.js';
 import { RelayError } from '../../../src/errors.js';
-import type { DeliveryTokens } from '../../../src/smtp/delivery/delivery-tokens.js';
 
-export class FakeTokens implements DeliveryTokens {
+/** The fake stands for the provider underneath; the refresh-once rule on top is the product's own (accountTokens). */
+export class FakeTokens implements TokenProvider, TokenStates, AccountTokens {
   issued = 0;
   readonly rejectedTokens: string[] = [];
   /** Set to make the next accessTokenFor calls fail with TOKEN_REFRESH_FAILED (network trouble). */
@@ -18,18 +20,24 @@ export class FakeTokens implements DeliveryTokens {
 
   constructor(private readonly defaultState: TokenStateName = 'acquired') {}
 
-  async accessTokenFor(account: string): Promise<{ token: string }> {
+  readonly withAccessToken: AccountTokens['withAccessToken'] = (account, use) => accountTokens(this).withAccessToken(account, use);
+
+  async accessTokenFor(account: string): Promise<AccessToken> {
     const state = this.stateOf(account);
     if (state === 'invalid') throw new RelayError('TOKEN_INVALID', `${account}: refresh refused`);
     if (state !== 'acquired') throw new RelayError('TOKEN_NOT_ACQUIRED', account);
     if (this.refreshFails) throw new RelayError('TOKEN_REFRESH_FAILED', 'network down');
-    return { token: this.current.get(account) ?? this.mint(account) };
+    return this.shaped(this.current.get(account) ?? this.mint(account));
   }
 
-  async tokenRejected(account: string, token: string): Promise<{ token: string }> {
+  async tokenRejected(account: string, token: string): Promise<AccessToken> {
     this.rejectedTokens.push(token);
-    if (this.current.get(account) !== token) return { token: this.current.get(account) ?? this.mint(account) };
-    return { token: this.mint(account) };
+    if (this.current.get(account) !== token) return this.shaped(this.current.get(account) ?? this.mint(account));
+    return this.shaped(this.mint(account));
+  }
+
+  private shaped(token: string): AccessToken {
+    return { token, expiresAt: new Date(Date.now() + 3600_000), mailbox: 'fake@mailbox.test' };
   }
 
   stateOf(account: string): TokenStateName {

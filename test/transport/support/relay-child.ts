@@ -9,7 +9,7 @@ import type { Config } from '../../../src/config/schema.js';
 import { ImapListener } from '../../../src/imap/imap-listener.js';
 import { createLogger } from '../../../src/log.js';
 import { Pop3Listener } from '../../../src/pop3/pop3-listener.js';
-import type { TokenSource } from '../../../src/transport/upstream-login.js';
+import { accountTokens } from '../../../src/auth/account-tokens.js';
 
 export type ChildRequest =
   | { type: 'start'; config: Config; token: string; mailbox: string; upstreamExtraCaPem: string }
@@ -27,10 +27,10 @@ const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().r
 process.on('message', (request: ChildRequest) => {
   void (async () => {
     if (request.type === 'start') {
-      const tokens: TokenSource = {
+      const tokens = accountTokens({
         accessTokenFor: async () => ({ token: request.token, mailbox: request.mailbox, expiresAt: new Date(Date.now() + 3600_000) }),
         tokenRejected: async () => ({ token: request.token, mailbox: request.mailbox, expiresAt: new Date(Date.now() + 3600_000) }),
-      };
+      });
       const common = {
         config: request.config,
         devices: new DeviceDirectory(request.config.devices),

@@ -15,7 +15,7 @@ import { Pop3Listener } from '../../../src/pop3/pop3-listener.js';
 import { createPki, type IssuedCertificate } from '../../../src/sandbox/pki.js';
 import type { ProxyLimits, ProxyTimeouts } from '../../../src/transport/device-session.js';
 import type { DeviceTlsMaterial } from '../../../src/transport/tls-options.js';
-import type { TokenSource } from '../../../src/transport/upstream-login.js';
+import { accountTokens, type AccountTokens, type TokenProvider } from '../../../src/auth/account-tokens.js';
 import { memoryLogger } from '../../support/memory-logger.js';
 
 export const MAILBOX = 'scanner@contoso.com';
@@ -24,7 +24,7 @@ export const MFP = { username: 'mfp', password: 'secret-pw' };
 /** A device whose password has what breaks naive parsers: a quote, a backslash, a space, non-ASCII. */
 export const FAX = { username: 'fax', password: 'fa"x\\pw wörd' };
 
-export interface FakeTokens extends TokenSource {
+export interface FakeTokens extends TokenProvider, AccountTokens {
   accessCalls: number;
   rejectedCalls: number;
   /** Tokens handed out, in order. */
@@ -41,6 +41,7 @@ export function fakeTokens(mailbox = MAILBOX): FakeTokens {
     rejectedCalls: 0,
     issued: [],
     failWith: null,
+    withAccessToken: (account, use) => accountTokens(tokens).withAccessToken(account, use),
     async accessTokenFor() {
       tokens.accessCalls += 1;
       if (tokens.failWith) throw new RelayError(tokens.failWith, 'scripted by the test');
@@ -48,7 +49,7 @@ export function fakeTokens(mailbox = MAILBOX): FakeTokens {
       tokens.issued.push(t.token);
       return t;
     },
-    async tokenRejected(_account, token) {
+    async tokenRejected(_account: string, token: string) {
       tokens.rejectedCalls += 1;
       if (tokens.failWith) throw new RelayError(tokens.failWith, 'scripted by the test');
       if (token === current().token) generation += 1;
@@ -111,7 +112,7 @@ export function testConfig(upstreamPort: number, maxConnectionsPerAddress = 20):
 export interface RelayOptions {
   upstreamPort: number;
   tls?: TlsMode;
-  tokens: TokenSource;
+  tokens: AccountTokens;
   throttle?: FailureThrottle;
   timeouts?: Partial<ProxyTimeouts>;
   limits?: Partial<ProxyLimits>;

@@ -8,7 +8,9 @@ import { parseDocument } from 'yaml';
 import { RelayError } from '../errors.js';
 import { configSchema, type Config } from './schema.js';
 import { formatPath, problemsFromIssues, showValue, type ConfigProblem } from './problems.js';
+import { keyPairProblems } from './key-pairs.js';
 import { relationProblems } from './relations.js';
+import { yamlSyntaxProblem } from './yaml-syntax.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/xoauth2-relay/config.yaml';
 
@@ -41,13 +43,7 @@ export function checkConfigFile(path: string, env: NodeJS.ProcessEnv = process.e
 /** Like checkConfigFile, for text already read. Relative file paths in the config are resolved against its folder. */
 export function checkConfigText(text: string, path: string, env: NodeJS.ProcessEnv = process.env): CheckResult {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    return {
-      ok: false,
-      path,
-      problems: doc.errors.map((e) => ({ path: '(syntax)', shown: undefined, message: e.message.split('\n')[0] ?? e.message, hint: 'fix the YAML syntax at the line and column shown' })),
-    };
-  }
+  if (doc.errors.length > 0) return { ok: false, path, problems: [yamlSyntaxProblem(doc.errors, text)] };
   const input: unknown = doc.toJS() ?? {};
   const parsed = configSchema.safeParse(input);
   const problems = [...(parsed.success ? [] : problemsFromIssues(input, parsed.error.issues)), ...relationProblems(input)];
@@ -55,6 +51,8 @@ export function checkConfigText(text: string, path: string, env: NodeJS.ProcessE
 
   const config = resolveFilePaths(parsed.data, dirname(path));
   problems.push(...referencedFileProblems(config, input, env));
+  if (problems.length > 0) return { ok: false, path, problems };
+  problems.push(...keyPairProblems(config, input));
   if (problems.length > 0) return { ok: false, path, problems };
   return { ok: true, loaded: { config: deepFreeze(config), path } };
 }

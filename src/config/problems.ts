@@ -3,6 +3,7 @@
  * the key path, the bad value (secrets masked), what is wrong and how to fix it.
  */
 import { z } from 'zod';
+import { byteSizeReadings } from './byte-size.js';
 import { configSchema } from './schema.js';
 
 export interface ConfigProblem {
@@ -110,7 +111,12 @@ export function problemsFromIssues(input: unknown, issues: readonly z.core.$ZodI
       continue;
     }
     const node = schemaNodeAt(issue.path);
-    const missing = valueAt(input, issue.path) === undefined;
+    const value = valueAt(input, issue.path);
+    const missing = value === undefined;
+    if (node?.byteSize === true && typeof value === 'string') {
+      out.push({ path: formatPath(issue.path), shown: showValue(input, issue.path), message: 'is not a size in bytes this relay can read', hint: byteSizeReadings(value) ?? 'write a number of bytes, or a size with a unit: 35MB (35000000) or 35MiB (36700160)' });
+      continue;
+    }
     out.push({
       path: formatPath(issue.path),
       shown: showValue(input, issue.path),

@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { isIP } from 'node:net';
+import { byteSize } from './byte-size.js';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
@@ -134,7 +135,7 @@ export const configSchema = z
       .object({
         listen: z.array(listener(2525, 'none')).default([{ host: '0.0.0.0', port: 2525, tls: 'none' }]).meta({ description: 'device-facing SMTP listeners (use port 25 or 587 for devices that cannot change it)' }),
         upstream: upstream('smtp.office365.com', 587, 'Exchange Online SMTP submission (STARTTLS required)'),
-        maxMessageBytes: z.number().int().min(1024).default(35 * 1024 * 1024).meta({ description: 'largest message accepted from a device (Exchange Online default limit: 35 MB)' }),
+        maxMessageBytes: byteSize({ min: 1024, default: 35 * 1024 * 1024, description: 'largest message accepted from a device (Exchange Online default limit: 35 MiB, which Microsoft writes 35 MB)' }),
         maxConnectionsPerAddress: z.number().int().min(1).default(20).meta({ description: 'simultaneous device connections allowed from one source address' }),
         delivery: z
           .object({

@@ -142,8 +142,8 @@ identity: { extraCaFile: ./no-such-ca.pem }
 
 test('YAML syntax errors give the line', () => {
   const list = problems('accounts:\n  scanner: [unclosed\n');
-  assert.equal(list[0]?.path, '(syntax)');
-  assert.match(list[0]?.message ?? '', /line \d+/);
+  assert.equal(list.length, 1, 'one problem: the first syntax error');
+  assert.match(list[0]?.path ?? '', /^\(syntax\) line \d+, column \d+$/);
 });
 
 test('bad CIDR ranges and ports are refused with a hint', () => {

@@ -51,7 +51,7 @@ interface OperatorSurface {
 
 export class Daemon {
   private constructor(
-    private current: Config,
+    private readonly live: { config: Config },
     readonly tokens: TokenServices,
     readonly spool: Spool,
     readonly delivery: DeliveryWorker,
@@ -64,7 +64,7 @@ export class Daemon {
 
   /** The configuration in force (changes with `reload`). */
   get config(): Config {
-    return this.current;
+    return this.live.config;
   }
 
   /** The relay's metrics: listeners report sessions and failed logins here. */
@@ -120,12 +120,13 @@ export class Daemon {
     const notifier = followAccountStates(tokens, notifierOptions(config, log, admin.url));
     const surface: OperatorSurface = { metrics, admin, notifier, stopObserving, accepting };
 
+    const live = { config };
     const devices = new DeviceDirectory(config.devices);
     const throttle = new FailureThrottle();
     const tls = loadDeviceTlsMaterial(config);
     const proxy = { config, devices, throttle, tls, tokens, upstreamExtraCaPem: upstreamCa, logger: log, metrics };
     const listeners: Array<{ protocol: keyof BoundPorts; listener: Listener }> = [
-      ...config.smtp.listen.map((listen) => ({ protocol: 'smtp' as const, listener: new SmtpListener({ config, listen, devices, throttle, tls, sink: spool, logger: log, metrics }) })),
+      ...config.smtp.listen.map((listen) => ({ protocol: 'smtp' as const, listener: new SmtpListener({ config, current: () => live.config, listen, devices, throttle, tls, sink: spool, logger: log, metrics }) })),
       ...config.imap.listen.map((listen) => ({ protocol: 'imap' as const, listener: new ImapListener({ ...proxy, listen }) })),
       ...config.pop3.listen.map((listen) => ({ protocol: 'pop3' as const, listener: new Pop3Listener({ ...proxy, listen }) })),
     ];
@@ -141,29 +142,44 @@ export class Daemon {
     }
     accepting.value = true;
     log.info({ ports, admin: admin.url }, 'xoauth2-relay ready');
-    return new Daemon(config, tokens, spool, delivery, listeners, ports, log, surface, devices);
+    return new Daemon(live, tokens, spool, delivery, listeners, ports, log, surface, devices);
   }
 
   /**
-   * SIGHUP: applies what can change without dropping a connection (the device list, the notification webhook)
-   * and names every other changed key, which needs a restart. A config with errors never gets here (run.ts checks it).
+   * SIGHUP: a new configuration takes effect as a whole, or not at all. What can change without dropping a
+   * connection (devices, accounts, notifications) is applied together: token services for added or changed accounts
+   * are started before any device can name them, removed ones are retired (sessions that began with them finish);
+   * SMTP sessions keep the configuration they began with. A change to anything else (listeners, TLS, upstreams,
+   * the state directory, limits) refuses the whole reload, names those keys, and the running configuration stays.
+   * A config with errors never gets here (run.ts checks it).
    */
-  reload(next: Config): { applied: string[]; needsRestart: string[] } {
-    const changed = changedKeys(this.current, next);
+  async reload(next: Config): Promise<{ applied: string[]; refused: string[] }> {
+    const changed = changedKeys(this.live.config, next);
+    const liveKey = (k: string) => ['devices', 'accounts', 'notify'].some((top) => k === top || k.startsWith(`${top}.`));
+    const refused = changed.filter((k) => !liveKey(k));
+    if (refused.length > 0) {
+      this.log.error({ refused, code: 'CONFIG_RELOAD_REFUSED' }, `reload refused as a whole: ${refused.join(', ')} can change only with a restart (the running configuration stays; restart the service to apply, or undo those changes and reload again)`);
+      return { applied: [], refused };
+    }
     const applied: string[] = [];
-    if (changed.some((k) => k === 'devices' || k.startsWith('devices'))) {
+    const accountsChanged = changed.some((k) => k === 'accounts' || k.startsWith('accounts.'));
+    if (accountsChanged) {
+      const result = await this.tokens.apply(next); // throws before changing anything when a new account cannot be built
+      applied.push('accounts');
+      this.log.info(result, 'accounts reloaded');
+    }
+    if (changed.some((k) => k === 'devices' || k.startsWith('devices.'))) {
       this.devices.replace(next.devices);
       applied.push('devices');
     }
-    if (changed.some((k) => k.startsWith('notify'))) {
+    if (accountsChanged || changed.some((k) => k.startsWith('notify'))) {
       this.surface.notifier.stop();
       this.surface.notifier = followAccountStates(this.tokens, notifierOptions(next, this.log, this.surface.admin.url));
-      applied.push('notify');
+      if (changed.some((k) => k.startsWith('notify'))) applied.push('notify');
     }
-    const needsRestart = changed.filter((k) => !applied.some((a) => k === a || k.startsWith(`${a}.`)));
-    this.current = { ...this.current, devices: next.devices, notify: next.notify };
-    this.log.info({ applied, needsRestart }, needsRestart.length > 0 ? `configuration reloaded; restart to apply: ${needsRestart.join(', ')}` : 'configuration reloaded');
-    return { applied, needsRestart };
+    this.live.config = next;
+    this.log.info({ applied }, applied.length > 0 ? `configuration reloaded: ${applied.join(', ')}` : 'configuration reloaded: nothing changed');
+    return { applied, refused: [] };
   }
 
   /** Stops accepting, lets open sessions and deliveries finish within `graceMs`, then stops. */

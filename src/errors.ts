@@ -213,6 +213,12 @@ export const catalogue = {
   WEBHOOK_FAILED: { kind: 'upstream', message: 'the notification webhook did not accept the notice (not retried; the log line above says what the notice was): check notify.webhookUrl and that the receiver is up' },
 
   // ── internal ─────────────────────────────────────────────────────────────────
+  CONFIG_CHANGED: {
+    kind: 'device',
+    message: 'the configuration was reloaded while this session was open: the device is asked to send again',
+    replies: { smtp: '451 4.3.0 Relay configuration changed, send again', imap: 'NO [UNAVAILABLE] Relay configuration changed, try again', pop3: '-ERR [SYS/TEMP] Relay configuration changed, try again' },
+  },
+  UNHANDLED_FAULT: { kind: 'internal', message: 'a fault no handler caught (a bug): the relay logged it, counted it in xoauth2_relay_internal_faults_total and kept serving; please report the log line' },
   INTERNAL: { kind: 'internal', message: 'internal error: see the log line for details' },
 } as const satisfies Record<string, CatalogueEntry>;
 

@@ -84,7 +84,13 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     loginThrottle: new FailureThrottle({ freeFailures: 3, baseBlockMs: 2000, maxBlockMs: 5 * 60_000 }),
   });
 
-  const server = createServer((req, res) => void dispatch(routes, access, sessions, log, req, res));
+  const server = createServer((req, res) => {
+    // dispatch answers every failure itself; this catch is for a fault in that answering.
+    dispatch(routes, access, sessions, log, req, res).catch((err: unknown) => {
+      log.error({ ...errorFields(err), code: 'INTERNAL' }, 'admin request failed unexpectedly');
+      res.destroy();
+    });
+  });
   server.requestTimeout = 30_000;
   server.headersTimeout = 15_000;
   try {

@@ -12,6 +12,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { TokenServices } from '../auth/token-services.js';
+import { faultCount } from '../faults.js';
 import type { TokenState, TokenStateName } from '../auth/token-state.js';
 import type { DeliveryEvent, DeliveryWorker } from '../smtp/delivery/index.js';
 import type { MessageStatus, Spool, SpooledEnvelope } from '../smtp/spool/index.js';
@@ -22,7 +23,7 @@ export type { ListenerProtocol };
 
 /** What the metrics follow; the daemon passes its own token services, spool and worker. */
 export interface MetricSources {
-  tokens: Pick<TokenServices, 'all'>;
+  tokens: Pick<TokenServices, 'all' | 'on' | 'off'>;
   spool: Pick<Spool, 'on' | 'off' | 'list' | 'listDead'>;
   delivery: Pick<DeliveryWorker, 'on' | 'off'>;
 }
@@ -76,6 +77,15 @@ export class RelayMetrics implements ListenerMetrics {
   private readonly tokensObtained = this.counter('token_refreshes_total', 'Access tokens obtained (refreshes, and the first token after a sign-in)', ['account']);
   private readonly tokenFailures = this.counter('token_refresh_failures_total', 'Token refreshes that failed: kind=grant turned the account invalid, kind=transient kept the token and retries', ['account', 'kind']);
   private readonly sessions = new Gauge({ name: `${PREFIX}sessions_open`, help: 'Device sessions open now', labelNames: ['protocol'] as const, registers: [this.registry] });
+  private readonly faults = new Counter({
+    name: `${PREFIX}internal_faults_total`,
+    help: 'Faults no handler caught (unhandled rejections, uncaught exceptions): logged as UNHANDLED_FAULT, the relay kept serving',
+    registers: [this.registry],
+    collect() {
+      this.reset();
+      this.inc(faultCount());
+    },
+  });
   private readonly authFailures = this.counter('auth_failures_total', 'Failed device logins (wrong user name or password, or refused source address)', ['protocol']);
 
   constructor(opts: RelayMetricsOptions = {}) {
@@ -104,22 +114,25 @@ export class RelayMetrics implements ListenerMetrics {
       sources.delivery.on(name, listener);
       offs.push(() => sources.delivery.off(name, listener));
     }
+    // Through the token services' own events, so accounts a reload adds are counted too.
+    const lastRefresh = new Map<string, string | null>();
     for (const service of sources.tokens.all()) {
       this.tokensObtained.inc({ account: service.name }, 0);
-      let lastRefresh = service.state.state === 'acquired' ? service.state.lastRefresh : null;
-      const onState = (state: TokenState, account: string) => {
-        if (state.state === 'acquired' && state.lastRefresh && state.lastRefresh !== lastRefresh) this.tokensObtained.inc({ account });
-        if (state.state === 'invalid') this.tokenRefreshFailed(account, 'grant');
-        lastRefresh = state.state === 'acquired' ? state.lastRefresh : lastRefresh;
-      };
-      const onTransient = (account: string) => this.tokenRefreshFailed(account, 'transient');
-      service.on('state', onState);
-      service.on('refreshFailedTransient', onTransient);
-      offs.push(() => {
-        service.off('state', onState);
-        service.off('refreshFailedTransient', onTransient);
-      });
+      lastRefresh.set(service.name, service.state.state === 'acquired' ? service.state.lastRefresh : null);
     }
+    const onState = (state: TokenState, account: string) => {
+      const before = lastRefresh.get(account) ?? null;
+      if (state.state === 'acquired' && state.lastRefresh && state.lastRefresh !== before) this.tokensObtained.inc({ account });
+      if (state.state === 'invalid') this.tokenRefreshFailed(account, 'grant');
+      if (state.state === 'acquired') lastRefresh.set(account, state.lastRefresh);
+    };
+    const onTransient = (account: string) => this.tokenRefreshFailed(account, 'transient');
+    sources.tokens.on('state', onState);
+    sources.tokens.on('refreshFailedTransient', onTransient);
+    offs.push(() => {
+      sources.tokens.off('state', onState);
+      sources.tokens.off('refreshFailedTransient', onTransient);
+    });
     return () => {
       offs.forEach((off) => off());
       if (this.sources === sources) this.sources = null;

@@ -382,6 +382,7 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string]; re
   }
 
   private signInStarted(prompt: PendingSignIn): void {
+    this.lastSignInFailure = null;
     if (this.current.state !== 'waiting-authorization' && !(this.current.state === 'acquired' && this.current.signIn)) this.beforeSignIn = this.current;
     if (this.current.state === 'acquired') this.transition('sign-in-started', { ...this.current, signIn: prompt });
     else this.transition('sign-in-started', { state: 'waiting-authorization', ...prompt });

@@ -26,12 +26,13 @@ interface Shared {
   env: NodeJS.ProcessEnv;
 }
 
-/** 'state': any account's state change (services added by a reload included). */
-export class TokenServices extends EventEmitter<{ state: [TokenState, string] }> implements TokenProvider, TokenStates, AccountTokens {
+/** 'state', 'refreshFailedTransient': any account's (services added by a reload included). */
+export class TokenServices extends EventEmitter<{ state: [TokenState, string]; refreshFailedTransient: [string] }> implements TokenProvider, TokenStates, AccountTokens {
   private watcher: { close(): void } | null = null;
   private readonly services = new Map<string, TokenService>();
   private readonly retired = new Map<string, TokenService>();
   private readonly forward = (state: TokenState, name: string) => this.emit('state', state, name);
+  private readonly forwardTransient = (name: string) => this.emit('refreshFailedTransient', name);
 
   private constructor(private shared: Shared) {
     super();
@@ -64,6 +65,7 @@ export class TokenServices extends EventEmitter<{ state: [TokenState, string] }>
       createApp: () => createMsalApp({ name, account, authorityHost: config.identity.authorityHost, store, records, networkClient: http, logger: log.child({ account: name }), env }),
     });
     service.on('state', this.forward);
+    service.on('refreshFailedTransient', this.forwardTransient);
     return service;
   }
 
@@ -86,33 +88,34 @@ export class TokenServices extends EventEmitter<{ state: [TokenState, string] }>
    * retired), removed ones are retired. Names what changed.
    */
   async apply(config: Config): Promise<{ added: string[]; rebuilt: string[]; removed: string[] }> {
-    const added: string[] = [];
-    const rebuilt: string[] = [];
-    const removed: string[] = [];
-    const fresh: TokenService[] = [];
+    const previous = this.shared;
     this.shared = { ...this.shared, config };
-    for (const [name, account] of Object.entries(config.accounts)) {
-      const existing = this.services.get(name);
-      if (existing && JSON.stringify(existing.account) === JSON.stringify(account)) continue;
-      const service = this.build(name, config);
-      fresh.push(service);
-      if (existing) this.retire(name, existing);
-      (existing ? rebuilt : added).push(name);
-      this.services.set(name, service);
+    // Build every new service first: a failure here (an unreadable certificate) leaves everything as it was.
+    const fresh = new Map<string, TokenService>();
+    try {
+      for (const [name, account] of Object.entries(config.accounts)) {
+        const existing = this.services.get(name);
+        if (!existing || JSON.stringify(existing.account) !== JSON.stringify(account)) fresh.set(name, this.build(name, config));
+      }
+    } catch (err) {
+      for (const service of fresh.values()) service.off('state', this.forward);
+      this.shared = previous;
+      throw err;
     }
-    for (const [name, service] of [...this.services]) {
-      if (config.accounts[name]) continue;
-      this.retire(name, service);
-      this.services.delete(name);
-      removed.push(name);
-    }
-    await Promise.all(fresh.map((s) => s.start()));
+    const added = [...fresh.keys()].filter((name) => !this.services.has(name));
+    const rebuilt = [...fresh.keys()].filter((name) => this.services.has(name));
+    const removed = [...this.services.keys()].filter((name) => !config.accounts[name]);
+    for (const name of [...rebuilt, ...removed]) this.retire(name, this.services.get(name)!);
+    for (const name of removed) this.services.delete(name);
+    for (const [name, service] of fresh) this.services.set(name, service);
+    await Promise.all([...fresh.values()].map((s) => s.start())); // start() never throws
     return { added, rebuilt, removed };
   }
 
   private retire(name: string, service: TokenService): void {
     service.stop();
     service.off('state', this.forward);
+    service.off('refreshFailedTransient', this.forwardTransient);
     this.retired.set(name, service);
   }
 

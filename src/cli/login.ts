@@ -51,6 +51,11 @@ async function browserLogin(service: TokenService): Promise<number> {
 
 async function finish(service: TokenService, state: TokenState): Promise<number> {
   await service.flush();
+  // On an account that was already acquired a failed re-sign-in leaves it acquired: the attempt failed all the same.
+  if (state.state === 'acquired' && service.lastSignInFailure) {
+    process.stderr.write(`${service.name}: the new sign-in ended without a token (${service.lastSignInFailure}); the account keeps its working token (acquired, valid until ${state.expiresAt ?? 'unknown'})\n`);
+    return exitCodes.failed;
+  }
   if (state.state === 'acquired') {
     say(`${service.name}: acquired (access token valid until ${state.expiresAt ?? 'unknown'})`);
     return exitCodes.ok;

@@ -31,7 +31,10 @@ export interface MessageSink {
 }
 
 export interface SmtpListenerOptions {
+  /** The configuration at start: ports, TLS, sizes (changing those needs a restart). */
   config: Config;
+  /** The configuration in force now (a reload replaces it as a whole); each session keeps the one it began with. */
+  current?: () => Config;
   listen: Config['smtp']['listen'][number];
   devices: DeviceDirectory;
   throttle: FailureThrottle;
@@ -63,6 +66,8 @@ export class SmtpListener {
   readonly server: SMTPServer;
   private readonly limits: ConnectionLimits;
   private readonly releases = new Map<string, () => void>();
+  /** The configuration each open session began with. */
+  private readonly snapshots = new Map<string, Config>();
   private readonly log: Logger;
   private readonly metrics: ListenerMetrics;
 
@@ -88,14 +93,44 @@ export class SmtpListener {
       disableReverseLookup: true,
       logger: false,
       socketTimeout: 5 * 60_000,
-      onConnect: (session, cb) => this.onConnect(session, cb),
-      onAuth: (auth, session, cb) => void this.onAuth(auth, session, cb),
-      onMailFrom: (address, session, cb) => this.onMailFrom(address, session, cb),
-      onRcptTo: (address, session, cb) => this.onRcptTo(address, session, cb),
-      onData: (stream, session, cb) => void this.onData(stream, session, cb),
-      onClose: (session) => this.releases.get(session.id)?.(),
+      onConnect: (session, cb) => this.guarded('CONNECT', cb, () => this.onConnect(session, cb)),
+      // smtp-server does not look at what these return: each catches its own failure and answers the device.
+      onAuth: (auth, session, cb) => {
+        this.onAuth(auth, session, cb).catch((err: unknown) => this.hookFailed(err, 'AUTH', cb));
+      },
+      onMailFrom: (address, session, cb) => this.guarded('MAIL FROM', cb, () => this.onMailFrom(address, session, cb)),
+      onRcptTo: (address, session, cb) => this.guarded('RCPT TO', cb, () => this.onRcptTo(address, session, cb)),
+      onData: (stream, session, cb) => {
+        this.onData(stream, session, cb).catch((err: unknown) => {
+          stream.resume();
+          this.hookFailed(err, 'DATA', cb);
+        });
+      },
+      onClose: (session) => {
+        this.snapshots.delete(session.id);
+        this.releases.get(session.id)?.();
+      },
     });
     this.server.on('error', (err) => this.log.warn(errorFields(err), 'smtp connection error'));
+  }
+
+  /** Runs a synchronous hook; a throw becomes the device's temporary failure instead of smtp-server's problem. */
+  private guarded(hook: string, cb: (err: Error) => void, run: () => void): void {
+    try {
+      run();
+    } catch (err) {
+      this.hookFailed(err, hook, cb);
+    }
+  }
+
+  /** A hook's unexpected failure: logged with its code, the device gets a temporary failure, the process goes on. */
+  private hookFailed(err: unknown, hook: string, cb: (err: Error) => void): void {
+    this.log.error({ ...errorFields(err), hook, code: 'INTERNAL' }, `smtp ${hook} failed unexpectedly: the device was told to try again later`);
+    try {
+      cb(replyError('INTERNAL'));
+    } catch {
+      // the session is already gone
+    }
   }
 
   async listen(): Promise<number> {
@@ -120,6 +155,7 @@ export class SmtpListener {
       return cb(replyError('TOO_MANY_CONNECTIONS'));
     }
     this.metrics.sessionOpened('smtp');
+    this.snapshots.set(session.id, this.o.current?.() ?? this.o.config);
     this.releases.set(session.id, () => {
       release();
       this.releases.delete(session.id);
@@ -175,7 +211,15 @@ export class SmtpListener {
       stream.resume();
       return cb(replyError('SMTP_AUTH_REQUIRED'));
     }
-    const account = this.o.config.accounts[device.account]!;
+    const config = this.snapshots.get(session.id) ?? this.o.config;
+    const account = config.accounts[device.account];
+    if (!account) {
+      // The device list and the accounts change together at a reload; a session that began before it and then
+      // logged in as a device of a new account has no such account in its snapshot: it is told to try again.
+      stream.resume();
+      this.log.info({ device: device.name, account: device.account }, 'device names an account this session\'s configuration does not have (reloaded meanwhile): try again later');
+      return cb(replyError('CONFIG_CHANGED'));
+    }
     const envelope: NewEnvelope = {
       device: device.name,
       account: device.account,

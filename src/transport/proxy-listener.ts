@@ -156,10 +156,12 @@ export class ProxyListener {
     this.registry.add(session);
     const metrics = this.o.metrics ?? noListenerMetrics;
     metrics.sessionOpened(this.protocol.name);
-    void session.closed.then(() => {
-      release();
-      metrics.sessionClosed(this.protocol.name);
-    });
+    session.closed
+      .then(() => {
+        release();
+        metrics.sessionClosed(this.protocol.name);
+      })
+      .catch((err: unknown) => this.log.error(errorFields(err), 'session bookkeeping failed'));
     this.protocol
       .serve(session)
       .catch((err: unknown) => session.logFailure(err, 'session failed'))

@@ -53,7 +53,7 @@ export class SessionRegistry {
   /** Adds a session; it leaves the registry by itself once `closed` resolves. */
   add(session: RegisteredSession): void {
     this.sessions.add(session);
-    void session.closed.finally(() => this.sessions.delete(session));
+    session.closed.finally(() => this.sessions.delete(session)).catch(() => undefined); // `closed` never rejects
   }
 
   /** Open sessions, optionally of one protocol. */

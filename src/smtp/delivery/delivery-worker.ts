@@ -87,7 +87,7 @@ export class DeliveryWorker extends EventEmitter<DeliveryEvents> {
       this.opts.tokens.onStateChange((account, state) => {
         if (state !== 'acquired') return;
         this.acquiredCount.set(account, (this.acquiredCount.get(account) ?? 0) + 1);
-        void this.releaseHeld(account);
+        this.releaseHeld(account).catch((err: unknown) => this.log.error({ ...errorFields(err), account }, 'cannot release held messages'));
       }),
     );
     await this.scan();
@@ -98,7 +98,7 @@ export class DeliveryWorker extends EventEmitter<DeliveryEvents> {
 
   /** Something changed in the spool: rescan it now. */
   notify(): void {
-    if (!this.stopped) void this.scan();
+    if (!this.stopped) this.scan().catch((err: unknown) => this.log.error(errorFields(err), 'spool rescan failed'));
   }
 
   /** A message this process just committed: cache it and start it if its mailbox has room. */
@@ -153,7 +153,7 @@ export class DeliveryWorker extends EventEmitter<DeliveryEvents> {
         this.scanning = null;
         if (this.scanAgain && !this.stopped) {
           this.scanAgain = false;
-          void this.scan();
+          this.scan().catch((err: unknown) => this.log.error(errorFields(err), 'spool rescan failed'));
         }
         this.pump();
       });

@@ -157,10 +157,13 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
 
   let seen = before + 1;
   const watcher = setInterval(() => {
-    void world.mailbox.messages(SANDBOX_MAILBOX).then((list) => {
-      for (const m of list.slice(seen)) say(`  ✔ arrived in ${SANDBOX_MAILBOX}: ${m.file} (${m.size} bytes)`);
-      seen = Math.max(seen, list.length);
-    });
+    world.mailbox
+      .messages(SANDBOX_MAILBOX)
+      .then((list) => {
+        for (const m of list.slice(seen)) say(`  ✔ arrived in ${SANDBOX_MAILBOX}: ${m.file} (${m.size} bytes)`);
+        seen = Math.max(seen, list.length);
+      })
+      .catch(() => undefined); // a mailbox read that fails now is tried again in half a second
   }, 500);
   await new Promise<void>((done) => {
     process.once('SIGINT', done);

@@ -64,6 +64,7 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string]; re
   private beforeSignIn: TokenState = { state: 'not-acquired' };
   private cached: AccessToken | null = null;
   private inflight: Promise<AccessToken> | null = null;
+  private inflightSince = 0;
   private lastRefresh: Date | null = null;
   private generation = 0;
   private backoffMs = 0;
@@ -184,7 +185,10 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string]; re
       return this.cached;
     }
     const waitMs = this.opts.settings.maxWaitSeconds * 1000;
-    return withDeadline(this.refresh('expiry'), waitMs, () => new RelayError('TOKEN_REFRESH_FAILED', `no answer from the identity platform within ${waitMs / 1000} s; the refresh goes on in the background`));
+    const late = () => new RelayError('TOKEN_REFRESH_FAILED', `the identity platform${this.opts.identityHost ? ` (${this.opts.identityHost})` : ''} has not answered for ${Math.round((this.now() - this.inflightSince) / 1000)} s; the refresh goes on in the background`);
+    // A refresh already older than the wait tells enough: a platform that slow is not waited for again.
+    if (this.inflight && this.now() - this.inflightSince > waitMs) throw late();
+    return withDeadline(this.refresh('expiry'), waitMs, late);
   }
 
   /** After an upstream refused `token`: one forced refresh (shared by everyone who saw the same token refused). */
@@ -206,6 +210,7 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string]; re
   }
 
   private refresh(why: RefreshReason): Promise<AccessToken> {
+    if (!this.inflight) this.inflightSince = this.now();
     this.inflight ??= this.obtain(why).finally(() => {
       this.inflight = null;
     });

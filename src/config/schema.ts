@@ -109,7 +109,7 @@ const tokenSettings = z
     keepAliveDays: z.number().min(0.001).max(60).default(7).meta({ description: 'refresh an idle account this often, so its refresh token (90 days, sliding) never ages out' }),
     retryInitialSeconds: z.number().min(0.05).default(5).meta({ description: 'first back-off after the identity platform failed (network or 5xx); doubles up to retryMaxSeconds' }),
     retryMaxSeconds: z.number().min(0.1).default(300).meta({ description: 'longest back-off between retries after identity platform failures' }),
-    maxWaitSeconds: z.number().min(0.1).max(60).default(5).meta({ description: 'longest a device login or a delivery waits for a token when none is usable (a valid token is served at once while it refreshes behind; during a back-off nobody waits): past it the device is told to try again later' }),
+    maxWaitSeconds: z.number().min(0.1).max(60).default(3).meta({ description: 'longest a device login or a delivery waits for a token when none is usable (a valid token is served at once while it refreshes behind; during a back-off nobody waits): past it the device is told to try again later' }),
     requestTimeoutSeconds: z.number().min(1).max(120).default(30).meta({ description: 'time limit of one request to the identity platform' }),
   })
   .strict();

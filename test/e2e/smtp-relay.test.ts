@@ -271,7 +271,7 @@ test('token revoked: delivery holds the mail, the account turns invalid, a new s
 });
 
 
-test('SIGHUP: a device added to the config can send at once; other changes are named for a restart; a broken config is refused', { skip }, async () => {
+test('SIGHUP: a reload with a restart-only change is refused as a whole; a device added alone can send at once; a broken config is refused', { skip }, async () => {
   const { parse, stringify } = await import('yaml');
   const original = await readFile(env.configFile, 'utf8');
   const send = (user: string) => {
@@ -285,7 +285,14 @@ test('SIGHUP: a device added to the config can send at once; other changes are n
     config.smtp.maxMessageBytes += 1;
     await writeFile(env.configFile, stringify(config));
     relay.child.kill('SIGHUP');
-    const line = await relay.waitForLog(/"msg":"configuration reloaded; restart to apply: smtp\.maxMessageBytes"/);
+    const refused = await relay.waitForLog(/"msg":"reload refused as a whole: smtp\.maxMessageBytes can change only with a restart/);
+    assert.deepEqual(refused.refused, ['smtp.maxMessageBytes']);
+    await assert.rejects(send('late'), /535/, 'nothing of the refused reload applied, not even the device');
+
+    config.smtp.maxMessageBytes -= 1;
+    await writeFile(env.configFile, stringify(config));
+    relay.child.kill('SIGHUP');
+    const line = await relay.waitForLog(/"msg":"configuration reloaded: devices"/);
     assert.deepEqual(line.applied, ['devices']);
     assert.match((await send('late')).response, /^250 /);
 

@@ -161,6 +161,7 @@ code.reply { font-size: 0.85em; color: var(--muted); }
 .empty, .muted { color: var(--muted); }
 .login form { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 1.5rem; max-width: 22rem; margin: 3rem auto; display: grid; gap: 0.6rem; }
 .login input { font: inherit; padding: 0.35rem 0.5rem; }
+.login .notice { margin: 0; }
 /* Long unbroken values (links, mailboxes, message ids, Exchange replies) wrap instead of widening the page
    (break-word, not anywhere: a desktop table keeps "delivered" whole and gives the width to the reason). */
 a, dd, td, code, .notice, .sign-in p { overflow-wrap: break-word; }

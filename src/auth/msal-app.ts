@@ -14,6 +14,7 @@ import {
   type TokenCacheContext,
 } from '@azure/msal-node';
 import type { AccountConfig } from '../config/schema.js';
+import { RelayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { certificateThumbprints } from './certificate-thumbprints.js';
 import type { TokenStore } from './store/token-store.js';
@@ -31,24 +32,28 @@ export type MsalApp = PublicClientApplication | ConfidentialClientApplication;
  * began (identity-call.ts), so a refresh in flight cannot bring a deleted token back.
  */
 export function storeCachePlugin(store: TokenStore, records: AccountRecords, account: string): ICachePlugin {
-  const held = new WeakMap<TokenCacheContext, () => Promise<void>>();
+  const held = new WeakMap<TokenCacheContext, { release: () => Promise<void>; loaded: string }>();
   return {
     async beforeCacheAccess(ctx: TokenCacheContext) {
       const release = await holdLock(records, account);
       try {
         const data = await store.load(account);
+        forgetInMemory(ctx);
         ctx.tokenCache.deserialize(data ?? '{}');
+        held.set(ctx, { release, loaded: ctx.tokenCache.serialize() });
       } catch (err) {
         await release();
         throw err;
       }
-      held.set(ctx, release);
     },
     async afterCacheAccess(ctx: TokenCacheContext) {
-      const release = held.get(ctx);
+      const entry = held.get(ctx);
       held.delete(ctx);
       try {
+        // deserialize() marks the cache changed; only a real change (a new or rotated token) is written.
         if (!ctx.cacheHasChanged) return;
+        const serialized = ctx.tokenCache.serialize();
+        if (entry && serialized === entry.loaded) return;
         const call = identityCalls.getStore();
         if (call) {
           const record = await records.read(account);
@@ -57,12 +62,23 @@ export function storeCachePlugin(store: TokenStore, records: AccountRecords, acc
             return;
           }
         }
-        await store.save(account, ctx.tokenCache.serialize());
+        await store.save(account, serialized);
       } finally {
-        await release?.();
+        await entry?.release();
       }
     },
   };
+}
+
+/**
+ * msal-node's deserialize() merges into the in-memory cache instead of replacing it, so a long-lived process would
+ * keep (and write back) a token another process deleted. The store is the truth: memory is emptied before each load.
+ * `storage.clear()` is msal-node's own (it keeps authority metadata); its absence after an upgrade must be loud.
+ */
+function forgetInMemory(ctx: TokenCacheContext): void {
+  const storage = (ctx.tokenCache as unknown as { storage?: { clear?: () => void } }).storage;
+  if (typeof storage?.clear !== 'function') throw new RelayError('INTERNAL', 'msal-node\'s token cache has no storage.clear(): check the msal-node upgrade (auth/msal-app.ts)');
+  storage.clear();
 }
 
 /** Takes the account's lock and returns the function that gives it back (MSAL's before/after are two calls). */

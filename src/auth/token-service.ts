@@ -141,6 +141,7 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string]; re
     if (record && record.generation !== this.generation) {
       this.generation = record.generation;
       this.cached = null; // a Delete token happened elsewhere: nothing from before it is served
+      this.app = this.opts.createApp();
     }
     if (record?.lastRefresh) this.lastRefresh = new Date(record.lastRefresh);
     const acquired = (signIn: PendingSignIn | null = null): TokenState => ({ state: 'acquired', expiresAt: this.cached?.expiresAt.toISOString() ?? null, lastRefresh: this.lastRefresh?.toISOString() ?? '', scopes: [], signIn });
@@ -436,7 +437,7 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string]; re
   private onStoreUnreadable(err: RelayError): void {
     const reason = describeStoreFailure(err);
     if (this.current.state === 'invalid' && this.current.reason === reason) return;
-    this.log.error({ ...errorFields(err), code: 'TOKEN_STORE_UNREADABLE' }, `token store of this account cannot be read: ${reason}`);
+    this.log.error({ ...errorFields(err), code: 'TOKEN_STORE_UNREADABLE' }, reason);
     this.cached = null;
     // Not persisted: it is derived from the file each time, so a fixed file works again after a restart.
     this.applyEvent('store-unreadable', { state: 'invalid', reason, since: new Date(this.now()).toISOString() }, false);
@@ -452,7 +453,9 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string]; re
       this.log.warn({ event, from: this.current.state }, 'ignored token event not allowed in this state');
       return;
     }
-    this.setState(name === target.state ? target : this.beforeSignIn, persist);
+    if (name === target.state) this.setState(target, persist);
+    else if (name !== this.current.state) this.setState(this.beforeSignIn, persist); // 'previous'
+    // else: the table keeps the state as it is (a delivery finding no token while a sign-in waits changes nothing)
   }
 
   private setState(next: TokenState, persist: boolean): void {

@@ -25,7 +25,7 @@ export const adminScript = String.raw`'use strict';
 
   function schedule() {
     clearTimeout(timer);
-    var waiting = live.querySelector('[data-state="waiting-authorization"]');
+    var waiting = live.querySelector('[data-state="waiting-authorization"], [data-field="sign-in"]');
     timer = setTimeout(refresh, waiting ? 1000 : 3000);
   }
 

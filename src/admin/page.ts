@@ -72,9 +72,9 @@ function accountCard(a: AccountView, ctx: Pick<PageContext, 'csrfToken' | 'nowMs
 <dt>Access token expires</dt><dd data-field="expires">${a.accessTokenExpiresAt ? timeText(a.accessTokenExpiresAt) : '-'}</dd>
 <dt>Last refresh</dt><dd data-field="last-refresh">${a.lastRefresh ? timeText(a.lastRefresh) : '-'}</dd>
 ${a.reason ? html`<dt>Reason</dt><dd data-field="reason" class="reason">${a.reason}</dd>` : ''}
-${a.lastSignInFailure && a.state !== 'acquired' ? html`<dt>Last sign-in</dt><dd data-field="sign-in-failure" class="reason">${a.lastSignInFailure}</dd>` : ''}
+${a.lastSignInFailure ? html`<dt>Last sign-in</dt><dd data-field="sign-in-failure" class="reason">${a.lastSignInFailure}</dd>` : ''}
 </dl>
-${a.state === 'waiting-authorization' ? signInPrompt(a, ctx.nowMs) : ''}
+${a.userCode !== null || a.state === 'waiting-authorization' ? signInPrompt(a, ctx.nowMs) : ''}
 <div class="actions">
 ${getTokenForms(a, ctx.csrfToken)}
 ${action(`/api/accounts/${encodeURIComponent(a.account)}/delete-token`, 'Delete token', ctx.csrfToken, { confirm: `Delete the token of ${a.account} (${a.mailbox})? Devices using it get "try again later" until someone signs in again.`, name: 'delete-token', danger: true })}
@@ -87,25 +87,31 @@ ${a.test?.last ? testResults(a.test.last) : ''}
 function getTokenForms(a: AccountView, csrfToken: string): SafeHtml {
   const url = `/api/accounts/${encodeURIComponent(a.account)}/get-token`;
   const label = a.flow === 'client-credentials' ? 'Get token (client credentials)' : 'Get token';
-  return html`${action(url, label, csrfToken, { name: 'get-token' })}
-${a.flow === 'browser' ? action(url, 'Use a device code instead', csrfToken, { name: 'get-token-device-code', fields: { flow: 'device-code' } }) : ''}`;
+  // Replacing a working token is a choice to make on purpose: it keeps serving until the new sign-in completes.
+  const confirm = a.state === 'acquired' && a.flow !== 'client-credentials'
+    ? `${a.account} has a working token. Start a new sign-in for ${a.mailbox}? The current token keeps serving until the new sign-in completes; a declined or expired code changes nothing.`
+    : undefined;
+  return html`${action(url, label, csrfToken, { name: 'get-token', ...(confirm ? { confirm } : {}) })}
+${a.flow === 'browser' ? action(url, 'Use a device code instead', csrfToken, { name: 'get-token-device-code', fields: { flow: 'device-code' }, ...(confirm ? { confirm } : {}) }) : ''}`;
 }
 
 /** While a sign-in waits: the code, large; the link; a countdown the script keeps ticking. */
 function signInPrompt(a: AccountView, nowMs: number): SafeHtml {
   const link = linkTarget(a.verificationUri);
-  const remaining = a.expiresAt ? countdownText(Date.parse(a.expiresAt) - nowMs) : '';
+  const until = a.signInExpiresAt ?? a.expiresAt;
+  const remaining = until ? countdownText(Date.parse(until) - nowMs) : '';
+  const keeps = a.state === 'acquired' ? html`<p data-field="sign-in-keeps">The current token keeps serving until this sign-in completes.</p>` : '';
   if (a.userCode) {
     return html`<div class="sign-in" data-field="sign-in">
 <p>Open <a href="${link ?? '#'}" target="_blank" rel="noopener noreferrer" data-field="verification-uri">${a.verificationUri ?? ''}</a>, enter this code and sign in as <strong>${a.mailbox}</strong>:</p>
 <p class="user-code" data-field="user-code">${a.userCode}</p>
-<p>The code expires in <span class="countdown" data-countdown="${a.expiresAt ?? ''}">${remaining}</span>. This page turns to <em>acquired</em> by itself.</p>
-</div>`;
+<p>The code expires in <span class="countdown" data-countdown="${until ?? ''}">${remaining}</span>. This page turns to <em>acquired</em> by itself.</p>
+${keeps}</div>`;
   }
   return html`<div class="sign-in" data-field="sign-in">
 <p><a class="button" href="${link ?? '#'}" target="_blank" rel="noopener noreferrer" data-field="sign-in-link">Open the sign-in page</a> and sign in as <strong>${a.mailbox}</strong> (in a browser on the relay's host: Microsoft sends you back to http://localhost).</p>
-<p>Waiting for <span class="countdown" data-countdown="${a.expiresAt ?? ''}">${remaining}</span> more.</p>
-</div>`;
+<p>Waiting for <span class="countdown" data-countdown="${until ?? ''}">${remaining}</span> more.</p>
+${keeps}</div>`;
 }
 
 function testResults(run: TestRun): SafeHtml {

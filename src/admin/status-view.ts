@@ -5,12 +5,12 @@
  */
 import type { TokenServices } from '../auth/token-services.js';
 import { queueRow, type QueueRow } from '../cli/queue.js';
-import { accountStatus } from '../cli/status.js';
+import { accountStatus, type AccountStatus } from '../auth/account-status.js';
 import type { MessageStatus, Spool } from '../smtp/spool/index.js';
 import type { AccountTests, TestRun } from './account-test.js';
 import type { RecentDelivery, RecentDeliveries } from './recent-deliveries.js';
 
-export interface AccountView extends ReturnType<typeof accountStatus> {
+export interface AccountView extends AccountStatus {
   /** Access-token expiry (ISO) when acquired; `expiresAt` is the device code's expiry while waiting. */
   accessTokenExpiresAt: string | null;
   /** Why the last interactive sign-in ended without a token (declined, expired code), for the person who started it. */

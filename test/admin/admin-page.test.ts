@@ -118,6 +118,31 @@ test('Test shows the result per protocol', { skip }, async () => {
   await screenshot(page, 'admin-06-test-passed');
 });
 
+test('Get token on an acquired account asks first; while the new code waits the account stays acquired and shows the code; declined, it stays acquired', { skip }, async () => {
+  assert.equal(await stateOf(page), 'acquired');
+  const questions: string[] = [];
+  page.once('dialog', (dialog) => {
+    questions.push(dialog.message());
+    void dialog.dismiss();
+  });
+  await page.click(`${account} form[data-action="get-token"] button`);
+  await page.waitForTimeout(300);
+  assert.match(questions[0] ?? '', /has a working token.*keeps serving until the new sign-in completes/);
+  assert.equal(await page.locator(`${account} [data-field="user-code"]`).count(), 0, 'cancelled: no sign-in started');
+
+  page.once('dialog', (dialog) => void dialog.accept());
+  await page.click(`${account} form[data-action="get-token"] button`);
+  const codeCell = page.locator(`${account} [data-field="user-code"]`);
+  await codeCell.waitFor();
+  assert.equal(await stateOf(page), 'acquired', 'the working token keeps serving while the code waits');
+  assert.match((await page.textContent(`${account} [data-field="sign-in-keeps"]`)) ?? '', /keeps serving/);
+  await screenshot(page, 'admin-05b-re-sign-in-waiting');
+  world.env.sim.decline(((await codeCell.textContent()) ?? '').trim());
+  await page.locator(`${account} [data-field="user-code"]`).waitFor({ state: 'detached' });
+  assert.equal(await stateOf(page), 'acquired');
+  assert.match((await page.textContent(`${account} [data-field="sign-in-failure"]`)) ?? '', /declined/);
+});
+
 test('Delete token asks first; cancelled it keeps the token, confirmed the account is not acquired (and Test fails)', { skip }, async () => {
   const questions: string[] = [];
   page.once('dialog', (dialog) => {

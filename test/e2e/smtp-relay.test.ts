@@ -248,8 +248,14 @@ test('kill -9 after 250 and before delivery: delivered after restart; Postfix do
 test('token revoked: delivery holds the mail, the account turns invalid, a new sign-in releases it', { skip }, async () => {
   earlierLogs.push(relay.logText());
   await relay.stop();
-  // Short-lived tokens from now on, so the relay must refresh and meets the revocation.
+  // The access token expired while the relay was down (its entry is taken out of the stored cache), so the relay must
+  // refresh, and meets the revocation. (A still-valid access token would be served without asking the platform.)
   env.sim.revokeRefreshTokens(SANDBOX_MAILBOX);
+  const { createEncryptedFileStore } = await import('../../src/auth/store/index.js');
+  const store = createEncryptedFileStore({ stateDir: env.config.stateDir, key: Buffer.from(keyEnv.XOAUTH2_RELAY_KEY, 'hex') });
+  const cache = JSON.parse((await store.load('scanner'))!) as { AccessToken?: Record<string, unknown> };
+  cache.AccessToken = {};
+  await store.save('scanner', JSON.stringify(cache));
   const stateFile = join(env.config.stateDir, 'state', 'scanner.json');
   relay = await startRelay(env.configFile, keyEnv);
   const before = (await peers.waitForMessages(SANDBOX_MAILBOX, 0, 100)).length;

@@ -21,6 +21,7 @@ PACKAGES=(
   chromium          # admin page tests: real headless Chromium driven by playwright-core (/usr/bin/chromium)
   fonts-dejavu-core # a known font for Chromium, so the admin page screenshots look the same on every machine
   systemd           # systemd-analyze verify and systemd-sysusers for the packaging tests (nothing is started)
+  redis-server      # shared token store tests: the tests start their own redis-server on a loopback port
   tmux              # a real terminal for the hash-password prompt test (hidden input, visible prompt)
 )
 # ---------------------------------------------------------------------------------------------------------------

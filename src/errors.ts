@@ -23,6 +23,10 @@ interface CatalogueEntry {
   /** What happened and what to do, for the operator. */
   message: string;
   replies?: DeviceReplies;
+  /** Doctor findings: the Exchange/Entra setting behind the failure, in words. */
+  cause?: string;
+  /** Doctor findings: the exact fix (PowerShell line or portal path); `<mailbox>`, `<sender>`, `<app>`, `<account>` are filled in. */
+  fix?: string;
 }
 
 export const catalogue = {
@@ -41,6 +45,7 @@ export const catalogue = {
   STORE_READ_FAILED: { kind: 'internal', message: 'token store cannot be read: check that stateDir/tokens and its files are readable by the service user' },
   STORE_LOCK_FAILED: { kind: 'internal', message: 'the account lock in stateDir/locks cannot be taken: check that stateDir is writable by the service user; a lock left by a crashed process goes stale by itself within seconds' },
   TOKEN_STORE_UNREADABLE: { kind: 'internal', message: 'this account\'s token file cannot be read: it was sealed with another key (XOAUTH2_RELAY_KEY, the systemd credential or stateDir/token-store.key differ between the service and the shell that wrote it) or is not readable by the service user (a CLI run as root): give the service the same key, or `chown`/`chmod 600` the file to the service user, or delete it and sign in again; the other accounts are not affected' },
+  STORE_UNREACHABLE: { kind: 'internal', message: 'the shared token store (Redis) cannot be reached: the relay keeps serving with the tokens it holds and retries; check tokenStore.url, the network and the Redis server' },
   STORE_KEY_MISSING: { kind: 'config', message: 'no token-store key: set XOAUTH2_RELAY_KEY, provide the systemd credential xoauth2-relay-key, or let the relay create stateDir/token-store.key' },
   STORE_KEY_UNREADABLE: { kind: 'config', message: 'token-store key file cannot be read: check its path and that the service user may read it' },
   STORE_KEY_INSECURE: { kind: 'config', message: 'token-store key file is readable by group or others: run `chmod 600` on it (and check who could have copied it)' },
@@ -78,6 +83,11 @@ export const catalogue = {
     message: 'too many failed logins from this address: it is refused for a while',
     replies: { smtp: '421 4.7.0 Too many failed logins, try again later', imap: 'NO [UNAVAILABLE] Too many failed logins, try again later', pop3: '-ERR [SYS/TEMP] Too many failed logins, try again later' },
   },
+  AUTH_BUSY: {
+    kind: 'device',
+    message: 'more device logins were waiting for a password check than logins.maxQueuedChecks allows (a login flood, or many devices at once): this one was told to try again later without checking',
+    replies: { smtp: '454 4.7.0 Too many logins in progress, try again later', imap: 'NO [UNAVAILABLE] Too many logins in progress, try again later', pop3: '-ERR [SYS/TEMP] Too many logins in progress, try again later' },
+  },
   SOURCE_NOT_ALLOWED: {
     kind: 'device',
     message: 'connection from an address that no device is allowed from',
@@ -108,7 +118,9 @@ export const catalogue = {
   UPSTREAM_SMTP_AUTH_DISABLED: { kind: 'upstream', message: 'Exchange has SMTP AUTH switched off (535 5.7.139): enable it for the tenant with `Set-TransportConfig -SmtpClientAuthenticationDisabled $false` or for the mailbox with `Set-CASMailbox <mailbox> -SmtpClientAuthenticationDisabled $false` (Security Defaults also block it), then `xoauth2-relay queue retry <id>`' },
   UPSTREAM_BASIC_AUTH_REFUSED: { kind: 'upstream', message: 'Exchange refused basic authentication (550 5.7.30): the upstream session did not use XOAUTH2; check that smtp.upstream is smtp.office365.com:587' },
   UPSTREAM_NOT_AUTHENTICATED: { kind: 'upstream', message: 'Exchange says the session was not authenticated (530 5.7.57): the upstream did not offer AUTH XOAUTH2 after STARTTLS; check that smtp.upstream is smtp.office365.com:587' },
-  UPSTREAM_SEND_AS_DENIED: { kind: 'upstream', message: 'the mailbox may not send as this sender (5.7.60 / SendAsDenied): set the account\'s senderPolicy to rewrite-envelope (or rewrite-from), or grant the mailbox Send As rights for that sender in Exchange' },
+  UPSTREAM_SEND_AS_DENIED: { kind: 'upstream', message: 'the mailbox may not send as this sender (550 5.7.60 at MAIL FROM, 554 5.2.0 SendAsDenied for the From header): use the default senderPolicy (auto: the mailbox becomes the sender, the original goes to Reply-To), or grant Send As in Exchange with `Add-RecipientPermission -Identity <sender> -Trustee <mailbox> -AccessRights SendAs` and list the sender in the account\'s sendAsGranted, then `xoauth2-relay queue retry <id>`' },
+  UPSTREAM_TOKEN_EXPIRES_SOON: { kind: 'upstream', message: 'the upstream refused a token close to its expiry (501 5.5.127, High Volume Email): the relay refreshes and retries; if it lasts, raise identity.tokens.refreshBeforeExpirySeconds' },
+  UPSTREAM_EXTERNAL_RECIPIENT: { kind: 'upstream', message: 'the upstream refused a recipient outside the organisation (550 5.7.54; High Volume Email takes internal recipients only): set the device\'s allowedRecipientDomains to your accepted domains, or send external mail through a normal mailbox (smtp.office365.com)' },
   UPSTREAM_QUOTA_EXCEEDED: { kind: 'upstream', message: 'the mailbox reached Exchange Online\'s sending quota (SubmissionQuotaExceeded: 10,000 recipients a day): wait for the quota to recover, or spread the devices over more mailboxes' },
   UPSTREAM_MESSAGE_TOO_LARGE: { kind: 'upstream', message: 'Exchange refused the message as too large (552 / 5.2.270; 35 MB by default): lower the scan resolution or split the job, or raise the mailbox limit with `Set-Mailbox <mailbox> -MaxSendSize` (up to 150 MB)' },
   UPSTREAM_RECIPIENT_REJECTED: { kind: 'upstream', message: 'Exchange refused the recipient (5.1.x: unknown address or not allowed): correct the address in the device\'s address book' },
@@ -140,6 +152,12 @@ export const catalogue = {
     kind: 'device',
     message: 'too many simultaneous connections from one address (smtp.maxConnectionsPerAddress)',
     replies: { smtp: '421 4.7.0 Too many connections from your address, try again later', imap: 'BYE Too many connections from your address', pop3: '-ERR [SYS/TEMP] Too many connections from your address' },
+  },
+
+  LISTENER_BUSY: {
+    kind: 'device',
+    message: 'a listener holds smtp.maxConnectionsPerListener connections: a new one was refused (a connection flood, or raise the limit if this many devices are real)',
+    replies: { smtp: '421 4.3.2 Too many connections, try again later', imap: 'BYE [UNAVAILABLE] Too many connections, try again later', pop3: '-ERR [SYS/TEMP] Too many connections, try again later' },
   },
 
   // ── IMAP and POP3: devices and the upstream mail server ──────────────────────
@@ -184,6 +202,11 @@ export const catalogue = {
     message: 'a client sent too many invalid commands before login (not an IMAP/POP3 client, or garbage): the connection was closed',
     replies: { imap: 'BYE Too many invalid commands', pop3: '-ERR Too many invalid commands' },
   },
+  TOO_MANY_COMMANDS: {
+    kind: 'device',
+    message: 'a client sent more commands before logging in than logins.maxCommandsBeforeLogin allows: the connection was closed',
+    replies: { imap: 'BYE Too many commands before login', pop3: '-ERR Too many commands before login' },
+  },
   TLS_REQUIRED: {
     kind: 'device',
     message: 'a device tried to log in without TLS on a listener with tls: starttls: set the device to use STARTTLS (IMAP) / STLS (POP3), or give it a listener with tls: none',
@@ -202,6 +225,8 @@ export const catalogue = {
 
   // ── admin page, JSON API and notifications ───────────────────────────────────
   ADMIN_PASSWORD_REQUIRED: { kind: 'config', message: 'the admin page would be reachable from the network without a password: set admin.passwordHash (from `xoauth2-relay hash-password`), or set admin.listen to 127.0.0.1:8025' },
+  ADMIN_PLAIN_HTTP: { kind: 'config', message: 'the admin page would speak plain HTTP on a network address (the admin password and session cookie in clear text): set admin.tls.enabled: true (with admin.tls or tls certificate files), or listen on 127.0.0.1, or set admin.allowPlainHttp: true behind a TLS reverse proxy' },
+  ADMIN_TLS_UNREADABLE: { kind: 'config', message: 'the admin page\'s certificate or key cannot be read: check admin.tls.certFile/keyFile (or tls.certFile/keyFile) and that the service user may read them' },
   ADMIN_LISTEN_FAILED: { kind: 'config', message: 'the admin page cannot listen on admin.listen (address in use or not on this host): pick another host:port' },
   ADMIN_SESSION_REQUIRED: { kind: 'device', message: 'an admin request came without a valid session: log in on the admin page first (sessions end when the relay restarts)' },
   ADMIN_CSRF_REJECTED: { kind: 'device', message: 'an admin request that changes something came without the page\'s CSRF token (or from another site): reload the admin page and try again' },
@@ -211,6 +236,30 @@ export const catalogue = {
   NO_SUCH_MESSAGE: { kind: 'device', message: 'no such message in the queue or the dead letters (it may have been delivered or dropped meanwhile)' },
   ACCOUNT_TEST_UNAVAILABLE: { kind: 'config', message: 'account checks are not available in this process' },
   WEBHOOK_FAILED: { kind: 'upstream', message: 'the notification webhook did not accept the notice (not retried; the log line above says what the notice was): check notify.webhookUrl and that the receiver is up' },
+
+  // ── doctor findings (`xoauth2-relay doctor`, admin page): cause and exact fix per failed check ─────────
+  DOCTOR_TOKEN_NOT_ACQUIRED: { kind: 'identity', message: 'the account has no token', cause: 'nobody has signed in for this account yet (or the token was deleted)', fix: 'xoauth2-relay login <account>   (or Get token on the admin page)' },
+  DOCTOR_TOKEN_WAITING: { kind: 'identity', message: 'a sign-in is waiting for a person', cause: 'a device code or browser sign-in was started and not finished', fix: 'finish the sign-in shown by `xoauth2-relay status`, or start it again with `xoauth2-relay login <account>`' },
+  DOCTOR_TOKEN_INVALID: { kind: 'identity', message: 'the identity platform refused the account\'s grant', cause: 'the refresh token is dead (password reset, revocation, Conditional Access sign-in frequency) or the client credentials are wrong', fix: 'xoauth2-relay login <account>   (client-credentials: renew the secret or certificate in Entra › App registrations › <app> › Certificates & secrets)' },
+  DOCTOR_DEVICE_CODE_BLOCKED: { kind: 'identity', message: 'Conditional Access blocks the device code flow (AADSTS53003)', cause: 'the tenant blocks device code sign-in, as Microsoft recommends', fix: 'use flow: client-credentials (app-only, recommended for unattended devices; docs/setup-entra.md §A) or flow: browser (`xoauth2-relay login <account> --browser`, §B)' },
+  DOCTOR_IDENTITY_UNREACHABLE: { kind: 'identity', message: 'the identity platform could not be reached', cause: 'network, DNS, proxy or firewall between the relay and identity.authorityHost', fix: 'allow HTTPS from the relay host to login.microsoftonline.com (identity.authorityHost), then run the doctor again' },
+  DOCTOR_WRONG_AUDIENCE: { kind: 'config', message: 'the access token is not for Exchange Online', cause: 'the token\'s audience (aud) is not https://outlook.office.com (delegated) or https://outlook.office365.com (app-only): the wrong scope was requested or a wrong app registration is used', fix: 'delegated: request https://outlook.office.com/SMTP.Send (and IMAP/POP) scopes; app-only: https://outlook.office365.com/.default; check accounts.<account>.clientId' },
+  DOCTOR_WRONG_TENANT: { kind: 'config', message: 'the access token comes from another tenant', cause: 'accounts.<account>.tenantId names a different directory than the one that issued the token', fix: 'set accounts.<account>.tenantId to the Directory (tenant) ID of the mailbox\'s tenant (Entra › Overview)' },
+  DOCTOR_SCOPE_MISSING: { kind: 'config', message: 'the delegated token lacks a permission an enabled protocol needs', cause: 'the app registration has no consented delegated permission for this protocol', fix: 'Entra admin center › App registrations › <app> › API permissions › Add a permission › APIs my organization uses › Office 365 Exchange Online › Delegated: <permission>; Grant admin consent; then xoauth2-relay login <account>' },
+  DOCTOR_OTHER_USER: { kind: 'config', message: 'the token belongs to another user than the account\'s mailbox', cause: 'someone else approved the sign-in; that user needs rights on the mailbox', fix: 'sign in as <mailbox> (xoauth2-relay login <account>), or grant the signed-in user: Add-MailboxPermission -Identity <mailbox> -User <user> -AccessRights FullAccess (IMAP/POP) and Add-RecipientPermission -Identity <mailbox> -Trustee <user> -AccessRights SendAs (SMTP)' },
+  DOCTOR_SMTP_AUTH_DISABLED_TENANT: { kind: 'upstream', message: 'Exchange has SMTP AUTH switched off for the tenant (535 5.7.139)', cause: 'SmtpClientAuthenticationDisabled is $true for the organisation (or Security Defaults are on)', fix: 'Set-CASMailbox -Identity <mailbox> -SmtpClientAuthenticationDisabled $false   (this mailbox only; or the whole tenant: Set-TransportConfig -SmtpClientAuthenticationDisabled $false; Security Defaults must be off)' },
+  DOCTOR_SMTP_AUTH_DISABLED_MAILBOX: { kind: 'upstream', message: 'Exchange has SMTP AUTH switched off for this mailbox (535 5.7.139)', cause: 'SmtpClientAuthenticationDisabled is $true on the mailbox (it overrides the tenant setting)', fix: 'Set-CASMailbox -Identity <mailbox> -SmtpClientAuthenticationDisabled $false' },
+  DOCTOR_SMTP_TOKEN_REJECTED: { kind: 'upstream', message: 'Exchange refused the delegated token for SMTP (535 5.7.3) even after a refresh', cause: 'SMTP.Send is not consented, or the signed-in user may not use this mailbox', fix: 'Entra admin center › App registrations › <app> › API permissions: Office 365 Exchange Online › Delegated: SMTP.Send, Grant admin consent; then xoauth2-relay login <account>' },
+  DOCTOR_APP_ROLE_MISSING: { kind: 'upstream', message: 'Exchange refused the app-only token for this mailbox', cause: 'the app\'s service principal has no <role> role assignment whose scope includes <mailbox> (RBAC for Applications), or no service principal in Exchange at all', fix: 'New-ManagementRoleAssignment -App <app> -Role "Application <role>" -CustomResourceScope "<scope>"   (once: New-ServicePrincipal -AppId <app> -ObjectId <Enterprise Application object id>; check with Test-ServicePrincipalAuthorization -Identity <app> -Resource <mailbox>; changes take up to 2 hours)' },
+  DOCTOR_SEND_AS_DENIED: { kind: 'upstream', message: 'Exchange refuses this sender for the mailbox (550 5.7.60 / 554 5.2.0 SendAsDenied)', cause: '<mailbox> has no Send As right on <sender>, and a device sends as it under senderPolicy keep (or it is listed in sendAsGranted)', fix: 'Add-RecipientPermission -Identity <sender> -Trustee <mailbox> -AccessRights SendAs   (or use the default senderPolicy: auto, and take <sender> out of sendAsGranted)' },
+  DOCTOR_SEND_AS_UNVERIFIED: { kind: 'config', message: 'a domain in sendAsGranted cannot be checked without a real address', cause: 'Send As is granted per address; the doctor cannot try a whole domain', fix: 'run `xoauth2-relay doctor <account> --send-to <your address>` with a device sending, or list the exact addresses in sendAsGranted' },
+  DOCTOR_MESSAGE_SIZE: { kind: 'config', message: 'devices may send larger messages than the mailbox may submit', cause: 'smtp.maxMessageBytes is above the SIZE Exchange announces for this mailbox: larger scans would be accepted from the device and then dead-lettered', fix: 'Set-Mailbox -Identity <mailbox> -MaxSendSize 150MB   (or lower smtp.maxMessageBytes to the announced SIZE)' },
+  DOCTOR_SMTP_REFUSED: { kind: 'upstream', message: 'Exchange refused the SMTP check', cause: 'see the reply', fix: 'see docs/troubleshooting.md for the reply shown' },
+  DOCTOR_SMTP_UNREACHABLE: { kind: 'upstream', message: 'the SMTP upstream could not be reached or TLS failed', cause: 'network, DNS, firewall (outbound 587) or an untrusted certificate', fix: 'allow TCP 587 from the relay host to smtp.upstream (smtp.office365.com); a private server needs upstreamTls.extraCaFile' },
+  DOCTOR_MAILBOX_LOGIN_REFUSED: { kind: 'upstream', message: 'Exchange refused the IMAP/POP3 login with the delegated token', cause: 'the protocol is disabled for the mailbox, or the delegated permission is not consented', fix: 'Set-CASMailbox -Identity <mailbox> -<protocol>Enabled $true   (and Entra › App registrations › <app> › API permissions: <permission>, Grant admin consent)' },
+  DOCTOR_MAILBOX_UNREACHABLE: { kind: 'upstream', message: 'the IMAP/POP3 upstream could not be reached or TLS failed', cause: 'network, DNS, firewall (outbound 993/995) or an untrusted certificate', fix: 'allow TCP 993 / 995 from the relay host to imap.upstream / pop3.upstream (outlook.office365.com)' },
+  DOCTOR_HVE_EXTERNAL: { kind: 'config', message: 'High Volume Email takes internal recipients only, but a device of this account may send anywhere', cause: 'HVE refuses recipients outside the tenant\'s accepted domains', fix: 'set allowedRecipientDomains on the device (e.g. [contoso.com]) to the tenant\'s accepted domains, or use smtp.office365.com with a normal mailbox for external mail' },
+  DOCTOR_HVE_NOT_ALLOWED: { kind: 'upstream', message: 'High Volume Email refused the app for this HVE account', cause: 'the app is not added to the HVE account', fix: 'Add-HVEAppAccess -Identity <mailbox> -AppIds "<app>"   (up to ten apps per HVE account; changes take up to 5 minutes)' },
 
   // ── internal ─────────────────────────────────────────────────────────────────
   CONFIG_CHANGED: {

@@ -9,12 +9,15 @@
 import { randomBytes } from 'node:crypto';
 import { open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { StoreStatus } from '../auth/store/redis-connection.js';
 
 export interface ReadinessReport {
   ready: boolean;
   checks: {
     listeners: { ok: boolean };
     spool: { ok: boolean; problem?: string };
+    /** A shared token store (Redis) not reached since start: a load balancer should send devices elsewhere. */
+    tokenStore: { ok: boolean; kind: string; reachable: boolean };
   };
 }
 
@@ -57,11 +60,14 @@ export async function probeWritable(dir: string): Promise<string | null> {
 }
 
 /** Readiness now: `listenersBound()` from the daemon, and a write probe in every spool folder. */
-export async function readiness(listenersBound: () => boolean, spoolRoot: string): Promise<ReadinessReport> {
+export async function readiness(listenersBound: () => boolean, spoolRoot: string, store: () => StoreStatus): Promise<ReadinessReport> {
   const problems = (await Promise.all(spoolFolders(spoolRoot).map(probeWritable))).filter((p): p is string => p !== null);
   const listeners = { ok: safely(listenersBound) };
   const spool = problems.length === 0 ? { ok: true } : { ok: false, problem: problems.join('; ') };
-  return { ready: listeners.ok && spool.ok, checks: { listeners, spool } };
+  // Once reached, a later outage keeps the instance ready: it serves with the tokens it holds (docs/high-availability.md).
+  const status = store();
+  const tokenStore = { ok: status.everReachable, kind: status.kind, reachable: status.reachable };
+  return { ready: listeners.ok && spool.ok && tokenStore.ok, checks: { listeners, spool, tokenStore } };
 }
 
 function safely(check: () => boolean): boolean {

@@ -23,7 +23,7 @@ export type { ListenerProtocol };
 
 /** What the metrics follow; the daemon passes its own token services, spool and worker. */
 export interface MetricSources {
-  tokens: Pick<TokenServices, 'all' | 'on' | 'off'>;
+  tokens: Pick<TokenServices, 'all' | 'on' | 'off' | 'storeStatus'>;
   spool: Pick<Spool, 'on' | 'off' | 'list' | 'listDead'>;
   delivery: Pick<DeliveryWorker, 'on' | 'off'>;
 }
@@ -170,6 +170,17 @@ export class RelayMetrics implements ListenerMetrics {
   /** Gauges read from the spool and the token services when Prometheus scrapes. */
   private defineScrapeGauges(): void {
     const metrics = this;
+    new Gauge({
+      name: `${PREFIX}token_store_up`,
+      help: 'The token store answers (1) or not (0); kind=file is always 1, kind=redis follows the connection',
+      labelNames: ['kind'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const status = metrics.sources?.tokens.storeStatus();
+        if (status) this.set({ kind: status.kind }, status.reachable ? 1 : 0);
+      },
+    });
     new Gauge({
       name: `${PREFIX}token_state`,
       help: 'Token state per account: 1 for the current state, 0 for the others',

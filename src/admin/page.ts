@@ -57,6 +57,7 @@ ${liveSection(status, ctx)}
 export function liveSection(status: AdminStatus, ctx: Pick<PageContext, 'csrfToken' | 'nowMs'>): SafeHtml {
   return html`<section id="accounts" aria-labelledby="accounts-title">
 <h2 id="accounts-title">Accounts</h2>
+${status.store && !status.store.reachable ? html`<p class="reason" data-field="store-unreachable">The shared token store (${status.store.kind}, ${status.store.where}) cannot be reached: this relay serves with the tokens it holds and retries. States shown may be behind other instances until it is back.</p>` : ''}
 ${status.accounts.map((a) => accountCard(a, ctx))}
 </section>
 ${spoolSection(status.spool, ctx)}

@@ -47,7 +47,7 @@ export function adminRoutes(deps: AdminDeps): Route[] {
     {
       method: 'GET', path: path('/readyz'), access: 'public',
       handle: async (ex) => {
-        const report = await readiness(deps.ready, deps.spool.root);
+        const report = await readiness(deps.ready, deps.spool.root, () => deps.tokens.storeStatus());
         sendJson(ex.res, report.ready ? 200 : 503, report);
       },
     },

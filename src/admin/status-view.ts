@@ -6,6 +6,7 @@
 import type { TokenServices } from '../auth/token-services.js';
 import { queueRow, type QueueRow } from '../cli/queue.js';
 import { accountStatus, type AccountStatus } from '../auth/account-status.js';
+import type { StoreStatus } from '../auth/store/redis-connection.js';
 import type { MessageStatus, Spool } from '../smtp/spool/index.js';
 import type { AccountTests, TestRun } from './account-test.js';
 import type { RecentDelivery, RecentDeliveries } from './recent-deliveries.js';
@@ -34,6 +35,8 @@ export interface SpoolView {
 export interface AdminStatus {
   generatedAt: string;
   accounts: AccountView[];
+  /** Where tokens live and whether that store answers (a Redis outage shows on the page). */
+  store?: StoreStatus;
   spool: SpoolView;
   recentDeliveries: RecentDelivery[];
 }
@@ -42,7 +45,7 @@ export interface AdminStatus {
 const MAX_LISTED = 200;
 
 export interface StatusSources {
-  tokens: Pick<TokenServices, 'all'>;
+  tokens: Pick<TokenServices, 'all'> & Partial<Pick<TokenServices, 'storeStatus'>>;
   spool: Pick<Spool, 'list' | 'listDead'>;
   recent: RecentDeliveries;
   tests: AccountTests | null;
@@ -95,6 +98,7 @@ export async function adminStatus(sources: StatusSources): Promise<AdminStatus> 
   return {
     generatedAt: new Date(nowMs).toISOString(),
     accounts: accountViews(sources),
+    ...(sources.tokens.storeStatus ? { store: sources.tokens.storeStatus() } : {}),
     spool: await spoolView(sources.spool, nowMs),
     recentDeliveries: deliveriesView(sources.recent),
   };

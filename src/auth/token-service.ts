@@ -27,7 +27,7 @@ import { SignIn, type DeviceCodePrompt } from './sign-in.js';
 import type { AccountRecords } from './store/account-records.js';
 import type { TokenStore } from './store/token-store.js';
 import { nextStateName, type PendingSignIn, type TokenEvent, type TokenState, type TokenStateName } from './token-state.js';
-import { describeStoreFailure, isStoreFailure, processAlive, withDeadline } from './token-service-support.js';
+import { describeStoreFailure, isStoreFailure, withDeadline } from './token-service-support.js';
 
 export interface AccessToken {
   token: string;
@@ -150,7 +150,7 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string]; re
     if (next.state === 'invalid' && !hasToken && record?.token.state === 'invalid' && /token store cannot be read/.test(next.reason)) next = { state: 'not-acquired' };
     // A waiting sign-in is real only while the process polling for it lives (this one, or a CLI `login`).
     const poller = record?.writer ?? 0;
-    const polling = poller === process.pid ? this.signIn.active : processAlive(poller);
+    const polling = poller === this.opts.records.self ? this.signIn.active : await this.opts.records.writerAlive(poller);
     if (next.state === 'waiting-authorization' && (!polling || Date.parse(next.expiresAt) < this.now())) next = hasToken ? acquired() : { state: 'not-acquired' };
     if (next.state === 'acquired' && next.signIn && (!polling || Date.parse(next.signIn.expiresAt) < this.now())) next = { ...next, signIn: null };
     if (next.state !== 'acquired') this.cached = null;
@@ -219,7 +219,13 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string]; re
   }
 
   private async obtain(why: RefreshReason): Promise<AccessToken> {
-    const record = await this.opts.records.read(this.name);
+    let record;
+    try {
+      record = await this.opts.records.read(this.name);
+    } catch (err) {
+      if (isRelayError(err, 'STORE_UNREACHABLE')) return this.onStoreUnreachable(err);
+      throw err;
+    }
     if ((record?.generation ?? 0) !== this.generation) await this.reloadFromDisk();
     if (this.current.state === 'invalid') throw new RelayError('TOKEN_INVALID', this.current.reason);
     const call: IdentityCall = { generation: this.generation, httpStatus: null, fenced: false };
@@ -227,6 +233,7 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string]; re
       try {
         return await this.obtainInContext(why, call);
       } catch (err) {
+        if (isRelayError(err, 'STORE_UNREACHABLE')) return this.onStoreUnreachable(err);
         if (isRelayError(err)) {
           if (isStoreFailure(err)) this.onStoreUnreadable(err);
           throw err;
@@ -248,7 +255,19 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string]; re
       if (this.cached && this.cached.expiresAt.getTime() - this.now() > MIN_PRESENTED_LIFETIME_MS) return this.cached;
       throw new RelayError('TOKEN_REFRESH_FAILED', `${this.lastTransient.reason}; ${this.keptWords()}, next try in ${Math.ceil((this.backoffUntil - this.now()) / 1000)} s`);
     }
-    const result = await this.requestToken();
+    // 3. One refresh for everyone on the store: without the lease, another process or instance is refreshing
+    //    right now, and its token arrives in the store.
+    const lease = await this.opts.records.tryLease(this.name, this.opts.settings.requestTimeoutSeconds * 1000 + 5_000);
+    if (!lease) return this.awaitPeerRefresh();
+    let result: AuthenticationResult | null;
+    try {
+      // The holder before us may have finished just now: its token is in the store.
+      const stored = why === 'rejected' ? null : await this.storedToken();
+      if (stored && stored.expiresAt.getTime() - this.now() > this.marginMs) return this.accept(stored, null);
+      result = await this.requestToken();
+    } finally {
+      await lease();
+    }
     if (!result) return this.onRefreshFailure({ class: 'absent', reason: 'no token is stored for this account: sign in', error: 'no_tokens_found', aadsts: null }, null);
     if (call.fenced || ((await this.opts.records.read(this.name))?.generation ?? 0) !== call.generation) {
       this.log.info({ why }, 'a token request that began before Delete token finished: its result is discarded');
@@ -257,6 +276,18 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string]; re
     }
     this.log.info({ why, expiresAt: result.expiresOn?.toISOString(), tokenFingerprint: fingerprint(result.accessToken) }, 'access token refreshed');
     return this.accept({ token: result.accessToken, expiresAt: result.expiresOn ?? new Date(this.now() + 3600_000), mailbox: this.mailbox }, result.scopes);
+  }
+
+  /** Another process or instance holds the refresh lease: its token appears in the store; wait for it, bounded. */
+  private async awaitPeerRefresh(): Promise<AccessToken> {
+    const until = this.now() + this.opts.settings.requestTimeoutSeconds * 1000 + 5_000;
+    while (this.now() < until) {
+      await new Promise((r) => setTimeout(r, 100));
+      const stored = await this.storedToken();
+      if (stored && stored.expiresAt.getTime() - this.now() > this.marginMs) return this.accept(stored, null);
+      if (this.current.state !== 'acquired') throw new RelayError('TOKEN_NOT_ACQUIRED', this.name);
+    }
+    throw new RelayError('TOKEN_REFRESH_FAILED', 'another relay instance is refreshing this token and has not finished; try again');
   }
 
   /** The access token in MSAL's (re-read) cache for this account, without any network request. */
@@ -432,6 +463,12 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string]; re
     this.app = this.opts.createApp();
     this.setState({ state: 'not-acquired' }, false); // written above, with the new generation
     this.log.info({ generation: this.generation }, 'token deleted');
+  }
+
+  /** The shared store (Redis) is away: keep serving what is held, retry with back-off, change no state. */
+  private onStoreUnreachable(err: RelayError): AccessToken {
+    const failure: IdentityFailure = { class: 'transient', reason: `the token store cannot be reached (${err.detail ?? err.message})`, error: 'store_unreachable', aadsts: null };
+    return this.onRefreshFailure(failure, err);
   }
 
   private onStoreUnreadable(err: RelayError): void {

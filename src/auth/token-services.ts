@@ -13,6 +13,9 @@ import { accountTokens, type AccountTokens, type TokenProvider, type TokenStates
 import { createIdentityHttpClient } from './identity-http.js';
 import { createMsalApp } from './msal-app.js';
 import { FileAccountRecords, type AccountRecords } from './store/account-records.js';
+import { RedisAccountRecords } from './store/redis-account-records.js';
+import { RedisConnection, type StoreStatus } from './store/redis-connection.js';
+import { createRedisTokenStore } from './store/redis-token-store.js';
 import { createEncryptedFileStore, resolveStoreKey, type TokenStore } from './store/index.js';
 import { TokenService, type AccessToken } from './token-service.js';
 import type { TokenState, TokenStateName } from './token-state.js';
@@ -24,6 +27,8 @@ interface Shared {
   http: ReturnType<typeof createIdentityHttpClient>;
   log: Logger;
   env: NodeJS.ProcessEnv;
+  /** Present with tokenStore.kind: redis. */
+  redis: { connection: RedisConnection; records: RedisAccountRecords } | null;
 }
 
 /** 'state', 'refreshFailedTransient': any account's (services added by a reload included). */
@@ -42,13 +47,26 @@ export class TokenServices extends EventEmitter<{ state: [TokenState, string]; r
 
   static async create(config: Config, logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<TokenServices> {
     const log = logger.child({ component: 'tokens' });
-    const key = await resolveStoreKey({ stateDir: config.stateDir, env });
+    const shared = config.tokenStore.kind === 'redis';
+    // Instances sharing a Redis must share the key too: a key file made here would seal tokens no other instance opens.
+    const key = await resolveStoreKey({ stateDir: config.stateDir, env, createIfMissing: !shared });
     if (key.created) log.warn({ keyFile: key.location }, 'created a new token-store key file: back it up with the state directory, tokens cannot be read without it');
-    const store = createEncryptedFileStore({ stateDir: config.stateDir, key: key.key });
     const extraCaPem = config.identity.extraCaFile ? readFileSync(config.identity.extraCaFile, 'utf8') : null;
     const http = createIdentityHttpClient({ extraCaPem, timeoutMs: config.identity.tokens.requestTimeoutSeconds * 1000 });
-    const records = new FileAccountRecords(config.stateDir);
-    return new TokenServices({ config, store, records, http, log, env });
+    if (!shared) {
+      const store = createEncryptedFileStore({ stateDir: config.stateDir, key: key.key });
+      return new TokenServices({ config, store, records: new FileAccountRecords(config.stateDir), http, log, env, redis: null });
+    }
+    const connection = new RedisConnection(config.tokenStore, log);
+    const records = new RedisAccountRecords(connection, log);
+    return new TokenServices({ config, store: createRedisTokenStore(connection, key.key), records, http, log, env, redis: { connection, records } });
+  }
+
+  /** Where tokens live and whether that store answers now (the admin page, /metrics and /readyz show it). */
+  storeStatus(): StoreStatus {
+    const redis = this.shared.redis;
+    if (!redis) return { kind: 'file', reachable: true, everReachable: true, where: this.shared.config.stateDir };
+    return { kind: 'redis', reachable: redis.connection.reachable, everReachable: redis.connection.everReachable, where: redis.connection.where };
   }
 
   private build(name: string, config: Config): TokenService {
@@ -71,6 +89,15 @@ export class TokenServices extends EventEmitter<{ state: [TokenState, string]; r
 
   /** Restores every account's state (one unreadable account never stops the others); with `watch`, follows other processes. */
   async start(opts: { watch?: boolean } = {}): Promise<void> {
+    const redis = this.shared.redis;
+    if (redis) {
+      await redis.connection.connect();
+      redis.records.start();
+      // Back after an outage: every account is read again, so each instance shows what the store now says.
+      redis.connection.on('reachable', () => {
+        for (const service of this.services.values()) service.reloadFromDisk().catch((err: unknown) => this.shared.log.error(errorFields(err), 'could not re-read an account'));
+      });
+    }
     await Promise.all([...this.services.values()].map((s) => s.start()));
     if (opts.watch) {
       this.watcher = await this.shared.records.watch(
@@ -125,6 +152,8 @@ export class TokenServices extends EventEmitter<{ state: [TokenState, string]; r
     for (const s of all) s.stop();
     await Promise.all(all.map((s) => s.flush()));
     this.shared.http.close();
+    this.shared.redis?.records.stop();
+    this.shared.redis?.connection.close();
   }
 
   get(name: string): TokenService {

@@ -56,6 +56,10 @@ export function relationProblems(input: unknown): ConfigProblem[] {
 
   checkListeners(input, add);
   checkAdmin(input, add);
+  const store = isObject(input.tokenStore) ? input.tokenStore : {};
+  if (store.kind === 'redis' && str(store.url) === undefined) {
+    add(['tokenStore', 'url'], 'is required with kind: redis', 'write the Redis server as redis://host:6379/0 (rediss:// for TLS)');
+  }
   return problems;
 }
 

@@ -81,8 +81,13 @@ export const accountSchema = z
     clientSecretEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).nullable().default(null).meta({ description: 'name of an environment variable holding the client secret (client-credentials), instead of clientSecretFile' }),
     certificateFile: optionalFile('PEM certificate uploaded to the app registration (client-credentials with a certificate)'),
     privateKeyFile: optionalFile('PEM private key of certificateFile'),
-    senderPolicy: z.enum(['keep', 'rewrite-envelope', 'rewrite-from']).default('rewrite-envelope').meta({
-      description: 'what happens to a device\'s sender address: keep (as sent; the mailbox needs Send As rights for it in Exchange), rewrite-envelope (MAIL FROM becomes the mailbox), rewrite-from (also the From header; the original goes to Reply-To and an X-Original-From trace header)',
+    senderPolicy: z.enum(['auto', 'keep', 'rewrite-envelope', 'rewrite-from']).default('auto').meta({
+      description: 'whose address a device\'s message goes out as (Exchange checks the envelope sender and the From header against the mailbox\'s Send As rights): auto (a sender the mailbox may send as, itself or one listed in sendAsGranted, is kept; any other is replaced by the mailbox in MAIL FROM and From, display name kept, the original in Reply-To and X-Original-From), keep (as the device says; every sender needs Send As in Exchange). rewrite-envelope and rewrite-from are deprecated and act as auto',
+      hint: 'use auto (the default), or keep when the mailbox has Send As rights for every sender',
+    }),
+    sendAsGranted: z.array(z.string().min(1)).default([]).meta({
+      description: 'senders the mailbox has Send As rights for in Exchange (`Add-RecipientPermission -Identity <sender> -Trustee <mailbox> -AccessRights SendAs`): addresses, or @domain for a whole domain; under senderPolicy auto they are kept as sent',
+      example: ['reception@contoso.com'],
     }),
     redirectPort: port.default(0).meta({ description: 'browser flow: loopback port for the redirect (0: any free port; register http://localhost as a redirect URI of a "Mobile and desktop" platform)' }),
   })
@@ -95,6 +100,7 @@ const device = z
     passwordHash: z.string().nullable().default(null).meta({ description: 'scrypt hash of the device password, made with `xoauth2-relay hash-password`', secret: true, example: 'scrypt$32768$8$1$…' }),
     account: z.string().meta({ description: 'account (key under `accounts`) whose mailbox this device uses', example: 'scanner' }),
     allowedSenders: z.array(z.string().min(1)).default([]).meta({ description: 'SMTP: envelope senders this device may use (addresses, or @domain for a whole domain; empty: any)' }),
+    senderPolicy: z.enum(['auto', 'keep']).optional().meta({ description: 'SMTP: this device\'s sender policy, overriding its account\'s senderPolicy (absent: the account\'s)' }),
     allowedRecipientDomains: z.array(z.string().min(1)).default([]).meta({ description: 'SMTP: domains this device may send to (empty: any)' }),
     allowFrom: z
       .array(z.string().refine((v) => parseCidr(v) !== null, { message: 'not an address or CIDR range' }).meta({ hint: 'write an address (192.168.10.50) or a range (192.168.10.0/24, fd00::/64)' }))
@@ -126,6 +132,22 @@ export const configSchema = z
       .strict()
       .prefault({})
       .meta({ description: 'the Microsoft identity platform the relay gets tokens from' }),
+    tokenStore: z
+      .object({
+        kind: z.enum(['file', 'redis']).default('file').meta({ description: 'where tokens and account states live: `file` (encrypted files in stateDir, one relay) or `redis` (shared by several relay instances; see docs/high-availability.md)' }),
+        url: z
+          .string()
+          .regex(/^rediss?:\/\/[^:@/\s]+(:\d{1,5})?(\/\d{1,2})?$/, { message: 'use redis://host:port/db or rediss://host:port/db (TLS), without a password' })
+          .nullable()
+          .default(null)
+          .meta({ description: 'the Redis server for kind: redis (`rediss://` for TLS); the password goes in passwordFile, never in the URL', example: 'redis://127.0.0.1:6379/0', hint: 'write redis://host:6379/0 (or rediss:// for TLS) and put the password into tokenStore.passwordFile' }),
+        passwordFile: optionalFile('file with the Redis password (AUTH), for kind: redis'),
+        keyPrefix: z.string().regex(/^[A-Za-z0-9:._-]{1,64}$/).default('xoauth2-relay:').meta({ description: 'prefix of every Redis key of this relay cluster (several clusters can share one Redis)' }),
+        caFile: optionalFile('extra CA (PEM) trusted for a rediss:// server'),
+      })
+      .strict()
+      .prefault({})
+      .meta({ description: 'the token store shared by the processes (and, with redis, the relay instances) that serve these accounts; tokens are sealed with the token-store key (AES-256-GCM) before they are stored either way' }),
     accounts: z
       .record(z.string().regex(accountName, { message: 'account names use letters, digits, . _ -' }), accountSchema)
       .refine((a) => Object.keys(a).length > 0, { message: 'no accounts' })
@@ -134,9 +156,18 @@ export const configSchema = z
     smtp: z
       .object({
         listen: z.array(listener(2525, 'none')).default([{ host: '0.0.0.0', port: 2525, tls: 'none' }]).meta({ description: 'device-facing SMTP listeners (use port 25 or 587 for devices that cannot change it)' }),
-        upstream: upstream('smtp.office365.com', 587, 'Exchange Online SMTP submission (STARTTLS required)'),
+        upstream: z
+          .object({
+            host: host.default('smtp.office365.com').meta({ description: 'upstream host name (sovereign clouds use other hosts; High Volume Email: smtp.hve.mx.microsoft)' }),
+            port: port.default(587).meta({ description: 'upstream port' }),
+            hve: z.boolean().default(false).meta({ description: 'the upstream is High Volume Email: internal recipients only, no token close to expiry presented, the account\'s mailbox is the HVE account (docs/high-volume-email.md); smtp.hve.mx.microsoft and smtp-hve.office365.com count as HVE whatever this says' }),
+          })
+          .strict()
+          .prefault({})
+          .meta({ description: 'Exchange Online SMTP submission (STARTTLS required)' }),
         maxMessageBytes: byteSize({ min: 1024, default: 35 * 1024 * 1024, description: 'largest message accepted from a device (Exchange Online default limit: 35 MiB, which Microsoft writes 35 MB)' }),
         maxConnectionsPerAddress: z.number().int().min(1).default(20).meta({ description: 'simultaneous device connections allowed from one source address' }),
+        maxConnectionsPerListener: z.number().int().min(1).max(100_000).default(1000).meta({ description: 'simultaneous connections one SMTP, IMAP or POP3 listener holds, whatever their addresses; over it a new connection gets the protocol\'s "too busy" reply (SMTP 421) and is closed' }),
         delivery: z
           .object({
             maxConnectionsPerMailbox: z.number().int().min(1).max(20).default(3).meta({ description: 'upstream connections per mailbox at once (Exchange Online allows 3)' }),
@@ -144,6 +175,8 @@ export const configSchema = z
             retryInitialSeconds: z.number().min(0.05).default(60).meta({ description: 'first delay after a temporary failure (4xx, network); doubles with jitter up to retryMaxSeconds' }),
             retryMaxSeconds: z.number().min(0.1).default(3600).meta({ description: 'longest delay between delivery attempts' }),
             maxAgeHours: z.number().min(0.001).default(72).meta({ description: 'a message still undelivered (deferred, or held for a missing token) after this long is dead-lettered' }),
+            connectTimeoutSeconds: z.number().min(0.1).max(300).default(30).meta({ description: 'time limit of the TCP connection to the upstream; past it the attempt fails and the message is retried' }),
+            stallTimeoutSeconds: z.number().min(0.1).max(600).default(60).meta({ description: 'longest silence allowed from the upstream during a delivery: its greeting, each reply, and progress while the message is sent (a stalled server frees its mailbox slot after this and the message is retried)' }),
           })
           .strict()
           .prefault({})
@@ -168,6 +201,15 @@ export const configSchema = z
       .strict()
       .prefault({})
       .meta({ description: 'devices fetch mail here; the relay logs in upstream with XOAUTH2 and splices the session' }),
+    logins: z
+      .object({
+        maxCommandsBeforeLogin: z.number().int().min(5).max(10_000).default(50).meta({ description: 'IMAP and POP3: commands a connection may send before it logs in; past it the connection is closed' }),
+        maxConcurrentChecks: z.number().int().min(1).max(16).nullable().default(null).meta({ description: 'password checks (scrypt, 32 MiB each, on the thread pool the spool\'s fsyncs also use) running at once; null: one less than the CPU cores, at most 2' }),
+        maxQueuedChecks: z.number().int().min(0).max(10_000).default(20).meta({ description: 'password checks waiting for a slot; past it a login gets a temporary failure (SMTP 454) at once instead of a growing backlog' }),
+      })
+      .strict()
+      .prefault({})
+      .meta({ description: 'bounded work for device logins (the back-off after failed logins is described in docs/security.md)' }),
     upstreamTls: z
       .object({
         extraCaFile: optionalFile('extra CA (PEM) trusted for upstream mail servers, for tests or private peers; upstream certificates are always verified'),
@@ -189,6 +231,16 @@ export const configSchema = z
         listen: z.string().refine((v) => parseHostPort(v) !== null, { message: 'not host:port' }).default('127.0.0.1:8025').meta({ description: 'admin web page, JSON API and /metrics (host:port)', hint: 'write host:port, e.g. 127.0.0.1:8025' }),
         passwordHash: z.string().nullable().default(null).meta({ description: 'scrypt hash of the admin password (required to listen on a non-loopback address)', secret: true }),
         sessionMinutes: z.number().int().min(5).max(10_080).default(480).meta({ description: 'admin page sessions end after this many idle minutes (and always when the relay restarts)' }),
+        tls: z
+          .object({
+            enabled: z.boolean().default(false).meta({ description: 'serve the admin page over HTTPS (session cookies are then marked Secure); required for a non-loopback admin.listen unless allowPlainHttp is true' }),
+            certFile: optionalFile('certificate (PEM) of the admin page; null: tls.certFile, the device-facing one'),
+            keyFile: optionalFile('private key (PEM) of admin.tls.certFile; null: tls.keyFile'),
+          })
+          .strict()
+          .prefault({})
+          .meta({ description: 'HTTPS for the admin page' }),
+        allowPlainHttp: z.boolean().default(false).meta({ description: 'let a non-loopback admin.listen speak plain HTTP (the admin password and session cookie then cross the network in clear text; logged as a warning at start). Use only behind a TLS reverse proxy on the same host' }),
       })
       .strict()
       .prefault({})

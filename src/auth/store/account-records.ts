@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { RelayError } from '../../errors.js';
 import type { TokenState } from '../token-state.js';
+import { processAlive } from '../token-service-support.js';
 import { replaceFileDurably } from './durable-file.js';
 import { assertValidAccountName } from './token-store.js';
 
@@ -28,18 +29,39 @@ export interface AccountRecord {
   /** Raised by every Delete token: a result of an operation that began at an older generation is discarded. */
   generation: number;
   updatedAt: string;
-  /** The process that wrote it last: a waiting sign-in is real only while that process lives. */
-  writer: number;
+  /** The process (file store: its pid) or instance (Redis) that wrote it last: a waiting sign-in is real only while that writer lives. */
+  writer: number | string;
 }
 
 /** Sees the current record (under the lock) and returns the next one, or null to leave it unchanged. */
 export type RecordChange = (current: AccountRecord | null) => AccountRecord | null | Promise<AccountRecord | null>;
 
 export interface AccountRecords {
+  /** This process, as `writer` fields name it. */
+  readonly self: number | string;
+  /** Whether a writer still lives (a sign-in it polls for is then still real). */
+  writerAlive(writer: number | string): Promise<boolean>;
+  /**
+   * The lease to refresh an account's token: one holder at a time across every process (and instance) on the store,
+   * so a cluster makes one token request where each instance would make its own. Resolves the function that gives
+   * it back, or null when another holder has it (then wait for its result in the store).
+   */
+  tryLease(account: string, ms: number): Promise<(() => Promise<void>) | null>;
   read(account: string): Promise<AccountRecord | null>;
   update(account: string, change: RecordChange): Promise<AccountRecord | null>;
   withLock<T>(account: string, fn: () => Promise<T>): Promise<T>;
   watch(onChange: (account: string) => void, onError: (err: Error) => void): Promise<{ close(): void }>;
+}
+
+/** A stored record, or null when the text is not one (written by hand, torn). */
+export function parseAccountRecord(text: string): AccountRecord | null {
+  try {
+    const parsed = JSON.parse(text) as Partial<AccountRecord>;
+    if (!parsed || typeof parsed !== 'object' || !parsed.token) return null;
+    return { token: parsed.token, lastRefresh: parsed.lastRefresh ?? null, generation: Number.isInteger(parsed.generation) ? parsed.generation! : 0, updatedAt: parsed.updatedAt ?? '', writer: parsed.writer ?? 0 };
+  } catch {
+    return null;
+  }
 }
 
 /** Where the file records live. */
@@ -53,6 +75,7 @@ const LOCK_WAIT_MS = 15_000;
 
 /** Records in `stateDir/state/<account>.json`, locks in `stateDir/locks/`. */
 export class FileAccountRecords implements AccountRecords {
+  readonly self = process.pid;
   private readonly dir: string;
   private readonly lockDir: string;
   /** In-process queue per account: proper-lockfile refuses a second lock from the same process. */
@@ -68,6 +91,22 @@ export class FileAccountRecords implements AccountRecords {
     return join(this.dir, `${account}.json`);
   }
 
+  async writerAlive(writer: number | string): Promise<boolean> {
+    return writer === this.self || processAlive(Number(writer));
+  }
+
+  async tryLease(account: string, ms: number): Promise<(() => Promise<void>) | null> {
+    assertValidAccountName(account);
+    await mkdir(this.lockDir, { recursive: true, mode: 0o700 });
+    try {
+      const release = await lockfile.lock(join(this.lockDir, `${account}.refresh`), { realpath: false, stale: Math.max(ms, 5_000), update: Math.max(ms, 5_000) / 2, retries: 0, onCompromised: () => undefined });
+      return () => release().catch(() => undefined);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ELOCKED') return null;
+      throw new RelayError('STORE_LOCK_FAILED', `account ${account}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   async read(account: string): Promise<AccountRecord | null> {
     let text: string;
     try {
@@ -75,13 +114,7 @@ export class FileAccountRecords implements AccountRecords {
     } catch {
       return null; // missing: the state is then derived from the token store
     }
-    try {
-      const parsed = JSON.parse(text) as Partial<AccountRecord>;
-      if (!parsed || typeof parsed !== 'object' || !parsed.token) return null;
-      return { token: parsed.token, lastRefresh: parsed.lastRefresh ?? null, generation: Number.isInteger(parsed.generation) ? parsed.generation! : 0, updatedAt: parsed.updatedAt ?? '', writer: parsed.writer ?? 0 };
-    } catch {
-      return null; // torn by hand: derived from the token store, and rewritten at the next change
-    }
+    return parseAccountRecord(text); // torn by hand: null, derived from the token store, rewritten at the next change
   }
 
   async update(account: string, change: RecordChange): Promise<AccountRecord | null> {
@@ -90,7 +123,7 @@ export class FileAccountRecords implements AccountRecords {
       const next = await change(current);
       if (!next) return current;
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
-      const record: AccountRecord = { ...next, updatedAt: new Date().toISOString(), writer: process.pid };
+      const record: AccountRecord = { ...next, updatedAt: new Date().toISOString(), writer: this.self };
       await replaceFileDurably(this.path(account), JSON.stringify(record, null, 2), 0o600);
       return record;
     });

@@ -13,6 +13,9 @@ import { TokenServices } from './auth/token-services.js';
 import { errorFields, type Logger } from './log.js';
 import { followAccountStates, type AccountNotifier } from './notify/index.js';
 import { DeliveryWorker } from './smtp/delivery/index.js';
+import { deliveryTimeouts } from './smtp/delivery/upstream-sender.js';
+import { createPasswordVerifier } from './auth/password-hash.js';
+import { VerificationGate } from './auth/verification-gate.js';
 import { ImapListener } from './imap/imap-listener.js';
 import { Pop3Listener } from './pop3/pop3-listener.js';
 import { SmtpListener } from './smtp/listener.js';
@@ -92,7 +95,7 @@ export class Daemon {
     const delivery = new DeliveryWorker({
       spool,
       tokens,
-      upstream: config.smtp.upstream,
+      upstream: { ...config.smtp.upstream, timeouts: deliveryTimeouts(config.smtp.upstream) },
       extraCaPem: upstreamCa,
       limits: config.smtp.delivery,
       mailboxOf: (account) => tokens.get(account).mailbox,
@@ -121,7 +124,8 @@ export class Daemon {
     const surface: OperatorSurface = { metrics, admin, notifier, stopObserving, accepting };
 
     const live = { config };
-    const devices = new DeviceDirectory(config.devices);
+    const gate = new VerificationGate({ concurrent: config.logins.maxConcurrentChecks, queued: config.logins.maxQueuedChecks });
+    const devices = new DeviceDirectory(config.devices, createPasswordVerifier({ gate }));
     const throttle = new FailureThrottle();
     const tls = loadDeviceTlsMaterial(config);
     const proxy = { config, devices, throttle, tls, tokens, upstreamExtraCaPem: upstreamCa, logger: log, metrics };

@@ -5,7 +5,7 @@
  */
 import type { DeviceConfig } from '../config/schema.js';
 import { AddressRanges } from '../transport/addresses.js';
-import { createPasswordVerifier, type PasswordVerifier } from './password-hash.js';
+import { createPasswordVerifier, decoyPasswordHash, parsePasswordHash, type PasswordVerifier, type ScryptParams } from './password-hash.js';
 
 export interface Device {
   name: string;
@@ -26,6 +26,8 @@ export class DeviceDirectory {
   private byUsername = new Map<string, Entry>();
   private addressOnly: Entry[] = [];
   private all: Entry[] = [];
+  /** What an unknown user name is checked against: the scrypt cost of the configured hashes. */
+  private decoy = decoyPasswordHash();
 
   constructor(devices: readonly DeviceConfig[], private readonly verifier: PasswordVerifier = createPasswordVerifier()) {
     this.replace(devices);
@@ -44,6 +46,7 @@ export class DeviceDirectory {
       else addressOnly.push(entry);
     }
     [this.all, this.byUsername, this.addressOnly] = [all, byUsername, addressOnly];
+    this.decoy = decoyPasswordHash(commonParams(devices));
   }
 
   get size(): number {
@@ -62,16 +65,35 @@ export class DeviceDirectory {
   }
 
   /**
-   * The device these credentials belong to, or null. Unknown user names cost the same scrypt as wrong
-   * passwords, so response times do not reveal which user names exist.
+   * The device these credentials belong to, or null. Unknown user names are checked against a decoy hash with
+   * the configured hashes' scrypt parameters, through the same verifier (cache, queue, bound), so response
+   * times do not reveal which user names exist. Throws RelayError AUTH_BUSY when the verification queue is full.
    */
   async login(username: string, password: string, remoteAddress: string): Promise<Device | null> {
     const entry = this.byUsername.get(username);
-    const ok = await this.verifier.verify(username, password, entry?.config.passwordHash ?? undefined);
+    const ok = await this.verifier.verify(username, password, entry?.config.passwordHash ?? this.decoy);
     if (!ok || !entry) return null;
     if (!entry.ranges.empty && !entry.ranges.contains(remoteAddress)) return null;
     return toDevice(entry);
   }
+}
+
+/** The scrypt parameters most configured hashes use (the default when none parses). */
+function commonParams(devices: readonly DeviceConfig[]): ScryptParams | undefined {
+  const counts = new Map<string, { params: ScryptParams; n: number }>();
+  for (const d of devices) {
+    if (!d.passwordHash) continue;
+    try {
+      const { N, r, p } = parsePasswordHash(d.passwordHash);
+      const key = `${N}$${r}$${p}`;
+      const seen = counts.get(key) ?? { params: { N, r, p }, n: 0 };
+      seen.n += 1;
+      counts.set(key, seen);
+    } catch {
+      // check-config refuses a malformed hash; here it only does not count
+    }
+  }
+  return [...counts.values()].sort((a, b) => b.n - a.n)[0]?.params;
 }
 
 function toDevice(entry: Entry): Device {

@@ -8,6 +8,7 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { RelayError } from '../errors.js';
 import { createCredentialCache, type CredentialCacheOptions } from './credential-cache.js';
+import { VerificationGate } from './verification-gate.js';
 
 /** scrypt's cost parameters: N (CPU and memory), r (block size), p (parallelism). */
 export interface ScryptParams {
@@ -77,36 +78,50 @@ export function passwordHashProblem(encoded: string): string | undefined {
   return typeof result === 'string' ? result : undefined;
 }
 
+/**
+ * A well-formed hash with these parameters that no password matches (its "hash" is random bytes): an unknown
+ * user name is checked against it, so it costs exactly what a wrong password for a known one costs.
+ */
+export function decoyPasswordHash(params: ScryptParams = DEFAULT_SCRYPT_PARAMS): string {
+  return ['scrypt', params.N, params.r, params.p, randomBytes(SALT_BYTES).toString('base64'), randomBytes(HASH_BYTES).toString('base64')].join('$');
+}
+
 /** Checks device logins; see `createPasswordVerifier`. */
 export interface PasswordVerifier {
   /**
    * True when `password` is right for `username` whose configured hash is `encoded`.
    * Pass `encoded` undefined for an unknown user name: it is refused after the same scrypt
-   * work as a wrong password, so timing does not tell which user names exist.
+   * work as a wrong password (a decoy hash), so timing does not tell which user names exist.
+   * Throws RelayError AUTH_BUSY when the gate's queue is full.
    */
   verify(username: string, password: string, encoded: string | undefined): Promise<boolean>;
+}
+
+export interface PasswordVerifierOptions extends CredentialCacheOptions {
+  /** Bounds concurrent scrypt checks (a cache hit passes without one); default a gate of its own. */
+  gate?: VerificationGate;
 }
 
 /**
  * A verifier that remembers recent successes (see `credential-cache.ts`): the same printer with the
  * same password skips scrypt for an hour, while a wrong password always costs the full scrypt.
  * Identical checks that overlap (a printer opening three connections at once) share one scrypt.
+ * Every scrypt goes through the gate.
  */
-export function createPasswordVerifier(opts: CredentialCacheOptions = {}): PasswordVerifier {
+export function createPasswordVerifier(opts: PasswordVerifierOptions = {}): PasswordVerifier {
   const successes = createCredentialCache(opts);
+  const gate = opts.gate ?? new VerificationGate();
+  const decoy = decoyPasswordHash();
   // Keyed by the same fields as the cache; holds only checks still running.
   const inFlight = new Map<string, Promise<boolean>>();
 
-  async function verify(username: string, password: string, encoded: string | undefined): Promise<boolean> {
-    if (encoded === undefined) {
-      await deriveKey(password, randomBytes(SALT_BYTES), HASH_BYTES, DEFAULT_SCRYPT_PARAMS);
-      return false;
-    }
+  async function verify(username: string, password: string, given: string | undefined): Promise<boolean> {
+    const encoded = given ?? decoy;
     if (successes.has(username, encoded, password)) return true;
     const flightKey = JSON.stringify([username, encoded, password]);
     const running = inFlight.get(flightKey);
     if (running) return running;
-    const check = verifyPassword(password, encoded).then((ok) => {
+    const check = gate.run(() => verifyPassword(password, encoded)).then((ok) => {
       if (ok) successes.remember(username, encoded, password);
       return ok;
     });

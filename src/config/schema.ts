@@ -160,6 +160,8 @@ export const configSchema = z
           .object({
             host: host.default('smtp.office365.com').meta({ description: 'upstream host name (sovereign clouds use other hosts; High Volume Email: smtp.hve.mx.microsoft)' }),
             port: port.default(587).meta({ description: 'upstream port' }),
+            connectTimeoutSeconds: z.number().min(0.1).max(300).default(30).meta({ description: 'time limit of the TCP connection to the upstream; past it the attempt fails and the message is retried' }),
+            stallTimeoutSeconds: z.number().min(0.1).max(600).default(60).meta({ description: 'longest silence allowed from the upstream during a delivery: its greeting, each reply, and progress while the message is sent (a stalled server frees its mailbox slot after this and the message is retried)' }),
             hve: z.boolean().default(false).meta({ description: 'the upstream is High Volume Email: internal recipients only, no token close to expiry presented, the account\'s mailbox is the HVE account (docs/high-volume-email.md); smtp.hve.mx.microsoft and smtp-hve.office365.com count as HVE whatever this says' }),
           })
           .strict()
@@ -175,8 +177,6 @@ export const configSchema = z
             retryInitialSeconds: z.number().min(0.05).default(60).meta({ description: 'first delay after a temporary failure (4xx, network); doubles with jitter up to retryMaxSeconds' }),
             retryMaxSeconds: z.number().min(0.1).default(3600).meta({ description: 'longest delay between delivery attempts' }),
             maxAgeHours: z.number().min(0.001).default(72).meta({ description: 'a message still undelivered (deferred, or held for a missing token) after this long is dead-lettered' }),
-            connectTimeoutSeconds: z.number().min(0.1).max(300).default(30).meta({ description: 'time limit of the TCP connection to the upstream; past it the attempt fails and the message is retried' }),
-            stallTimeoutSeconds: z.number().min(0.1).max(600).default(60).meta({ description: 'longest silence allowed from the upstream during a delivery: its greeting, each reply, and progress while the message is sent (a stalled server frees its mailbox slot after this and the message is retried)' }),
           })
           .strict()
           .prefault({})

@@ -20,8 +20,15 @@ export type CommandRead =
 /** More literals than any pre-login command needs (LOGIN has two; ID a handful). */
 const MAX_LITERALS = 16;
 
+/**
+ * Whether the command `name` may have its synchronising literal: null yes; a RelayError refuses it with that
+ * error's reply (`LOGIN {n}` before STARTTLS: PRIVACYREQUIRED), a string with `BAD <string>`. Asked before the
+ * `+` continuation is sent, so a device is never invited to send a password the relay will refuse to read.
+ */
+export type LiteralDecision = (name: string) => RelayError | string | null;
+
 /** The next command; throws RelayError LINE_TOO_LONG for an overlong line. */
-export async function readImapCommand(session: DeviceSession): Promise<CommandRead> {
+export async function readImapCommand(session: DeviceSession, mayContinue: LiteralDecision = () => null): Promise<CommandRead> {
   const first = await session.reader.readLine();
   if (first === null) return { kind: 'closed' };
   if (first.trim() === '') return { kind: 'bad', tag: null, reason: 'Empty command line' };
@@ -37,6 +44,13 @@ export async function readImapCommand(session: DeviceSession): Promise<CommandRe
     if (announced.size > budget || literals >= MAX_LITERALS) {
       const error = new RelayError('LITERAL_TOO_LARGE', `${head.name}: literal of ${announced.size} bytes (${budget} left of ${session.ctx.limits.maxLiteralBytes})`);
       return { kind: 'refused', tag: head.tag, error, fatal: !announced.synchronizing };
+    }
+    if (announced.synchronizing) {
+      // RFC 9051 §7.5: a server that will not accept the literal answers the tag instead of "+"; the client
+      // then sends neither the literal nor the rest of the command.
+      const refusal = mayContinue(head.name);
+      if (typeof refusal === 'string') return { kind: 'bad', tag: head.tag, reason: refusal };
+      if (refusal) return { kind: 'refused', tag: head.tag, error: refusal, fatal: false };
     }
     budget -= announced.size;
     if (announced.synchronizing) session.send('+ Ready for literal data');

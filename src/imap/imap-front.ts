@@ -37,12 +37,13 @@ export async function serveImap(session: DeviceSession): Promise<void> {
   for (;;) {
     let read;
     try {
-      read = await readImapCommand(session);
+      read = await readImapCommand(session, (name) => literalDecision(front, name));
     } catch (err) {
       if (isRelayError(err)) return session.refuse(err); // LINE_TOO_LONG
       throw err;
     }
     if (read.kind === 'closed') return;
+    if (session.tooManyCommands()) return;
     if (read.kind === 'bad') {
       session.log.debug({ reason: read.reason }, 'invalid command');
       session.send(`${read.tag ?? '*'} BAD ${read.reason}`);
@@ -84,6 +85,26 @@ async function dispatch(front: ImapFront, command: ImapCommand): Promise<ImapSta
   }
   session.send(`${command.tag} BAD Unknown command`);
   return session.tooManyErrors() ? 'done' : front.state;
+}
+
+/** The state table's answer, given before a synchronising literal is invited (see `LiteralDecision`). */
+function literalDecision(front: ImapFront, name: string): RelayError | string | null {
+  const rules = imapStates[front.state];
+  const command = name as ImapCommandName;
+  if (rules.needTls.includes(command)) return new RelayError('TLS_REQUIRED', `${name} with a literal before STARTTLS`);
+  if (!rules.allowed.includes(command)) return postLoginCommands.has(name) ? `${name} not allowed before login` : 'Unknown command';
+  if (isLogin(command)) return loginRefusal(front.session);
+  return null;
+}
+
+function isLogin(name: ImapCommandName): boolean {
+  return name === 'LOGIN' || name === 'AUTHENTICATE';
+}
+
+/** AUTH_THROTTLED when this address may not try now: said before any password is asked for. */
+function loginRefusal(session: DeviceSession): RelayError | null {
+  const waitMs = session.loginBlockedFor();
+  return waitMs > 0 ? new RelayError('AUTH_THROTTLED', `${Math.ceil(waitMs / 1000)} s left for ${session.remote}`) : null;
 }
 
 function capabilities(front: ImapFront): string {
@@ -173,6 +194,12 @@ async function onAuthenticate(front: ImapFront, command: ImapCommand): Promise<I
     return front.state;
   }
   const initial = irArg?.kind === 'atom' ? irArg.value : undefined;
+  const refusal = initial === undefined ? loginRefusal(session) : null;
+  if (refusal) {
+    session.logFailure(refusal, 'login refused');
+    session.send(`${command.tag} ${refusal.replyFor('imap')}`);
+    return front.state;
+  }
   const result = await runSaslExchange(mechanism, initial, async (challenge) => {
     session.send(`+ ${challenge}`);
     return session.reader.readLine();

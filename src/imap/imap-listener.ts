@@ -3,7 +3,7 @@
  * upstreamExtraCaPem, logger })`, `listen()` resolves the port, `close()` stops accepting and drains sessions.
  * Devices log in with their password; the relay logs in at `imap.upstream` with XOAUTH2 and splices.
  */
-import type { ProxyLimits, ProxyTimeouts } from '../transport/device-session.js';
+import type { ProtocolLimits, ProxyTimeouts } from '../transport/device-session.js';
 import { ProxyListener, type ProxyListenerOptions, type ProxyProtocol } from '../transport/proxy-listener.js';
 import { serveImap } from './imap-front.js';
 
@@ -18,7 +18,7 @@ export const imapDefaultTimeouts: ProxyTimeouts = {
   lingerMs: 30_000,
 };
 
-export const imapDefaultLimits: Omit<ProxyLimits, 'maxConnectionsPerAddress'> = {
+export const imapDefaultLimits: ProtocolLimits = {
   maxLineBytes: 8 * 1024,
   maxLiteralBytes: 64 * 1024,
   maxErrors: 10,

@@ -57,6 +57,7 @@ export async function servePop3(session: DeviceSession): Promise<void> {
       throw err;
     }
     if (line === null) return;
+    if (session.tooManyCommands()) return;
     const command = parsePop3Command(line);
     const next = command ? await dispatch(front, command) : unknown(front);
     if (next === 'done') return;
@@ -156,6 +157,14 @@ async function onAuth(front: Pop3Front, command: Pop3Command): Promise<Pop3State
   }
   if (!isDeviceSaslMechanism(mechanism)) {
     session.send('-ERR Unsupported authentication mechanism: use PLAIN or LOGIN');
+    return front.state;
+  }
+  const waitMs = initial === undefined ? session.loginBlockedFor() : 0;
+  if (waitMs > 0) {
+    // Said before the continuation: the device is not asked for a password the relay will not check now.
+    const err = new RelayError('AUTH_THROTTLED', `${Math.ceil(waitMs / 1000)} s left for ${session.remote}`);
+    session.logFailure(err, 'login refused');
+    session.send(err.replyFor('pop3'));
     return front.state;
   }
   const result = await runSaslExchange(mechanism, initial, async (challenge) => {

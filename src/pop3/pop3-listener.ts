@@ -3,7 +3,7 @@
  * upstreamExtraCaPem, logger })`, `listen()` resolves the port, `close()` stops accepting and drains sessions.
  * Devices log in with their password; the relay logs in at `pop3.upstream` with XOAUTH2 and splices.
  */
-import type { ProxyLimits, ProxyTimeouts } from '../transport/device-session.js';
+import type { ProtocolLimits, ProxyTimeouts } from '../transport/device-session.js';
 import { ProxyListener, type ProxyListenerOptions, type ProxyProtocol } from '../transport/proxy-listener.js';
 import { servePop3 } from './pop3-front.js';
 
@@ -18,7 +18,7 @@ export const pop3DefaultTimeouts: ProxyTimeouts = {
   lingerMs: 30_000,
 };
 
-export const pop3DefaultLimits: Omit<ProxyLimits, 'maxConnectionsPerAddress'> = {
+export const pop3DefaultLimits: ProtocolLimits = {
   maxLineBytes: 8 * 1024,
   maxLiteralBytes: 0, // POP3 has no literals
   maxErrors: 10,

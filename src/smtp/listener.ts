@@ -74,7 +74,7 @@ export class SmtpListener {
   constructor(private readonly o: SmtpListenerOptions) {
     this.metrics = o.metrics ?? noListenerMetrics;
     this.log = o.logger.child({ protocol: 'smtp', listener: `${o.listen.host}:${o.listen.port}` });
-    this.limits = new ConnectionLimits(o.config.smtp.maxConnectionsPerAddress);
+    this.limits = new ConnectionLimits(o.config.smtp.maxConnectionsPerAddress, o.config.smtp.maxConnectionsPerListener);
     const tls = o.listen.tls !== 'none' && o.tls ? deviceTlsOptions(o.tls, o.config.tls.legacyDevices) : {};
     this.server = new SMTPServer({
       ...tls,
@@ -93,6 +93,8 @@ export class SmtpListener {
       disableReverseLookup: true,
       logger: false,
       socketTimeout: 5 * 60_000,
+      // Our cap answers in onConnect; this backstop covers sockets still in their TLS handshake, which never get there.
+      maxClients: 2 * o.config.smtp.maxConnectionsPerListener,
       onConnect: (session, cb) => this.guarded('CONNECT', cb, () => this.onConnect(session, cb)),
       // smtp-server does not look at what these return: each catches its own failure and answers the device.
       onAuth: (auth, session, cb) => {
@@ -147,13 +149,15 @@ export class SmtpListener {
   }
 
   private onConnect(session: SMTPServerSession, cb: (err?: Error | null) => void): void {
+    // No failed-login check here: a device admitted by address must still send from an address a guesser shares.
     const remote = session.remoteAddress;
-    if (this.o.throttle.blockedFor(remote) > 0) return cb(replyError('AUTH_THROTTLED'));
-    const release = this.limits.tryOpen(remote);
-    if (!release) {
-      this.log.info({ remote }, 'refused: too many connections from this address');
-      return cb(replyError('TOO_MANY_CONNECTIONS'));
+    const admission = this.limits.tryOpen(remote);
+    if (!admission.admitted) {
+      const code = admission.full === 'listener' ? 'LISTENER_BUSY' : 'TOO_MANY_CONNECTIONS';
+      this.log.info({ remote, open: admission.open, errorCode: code }, `refused: too many connections ${admission.full === 'listener' ? 'on this listener' : 'from this address'}`);
+      return cb(replyError(code));
     }
+    const release = admission.release;
     this.metrics.sessionOpened('smtp');
     this.snapshots.set(session.id, this.o.current?.() ?? this.o.config);
     this.releases.set(session.id, () => {
@@ -166,15 +170,23 @@ export class SmtpListener {
 
   private async onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, cb: (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void): Promise<void> {
     const remote = session.remoteAddress;
-    if (this.o.throttle.blockedFor(remote) > 0) return cb(replyError('AUTH_THROTTLED'));
-    const device = await this.o.devices.login(auth.username ?? '', auth.password ?? '', remote);
+    const username = auth.username ?? '';
+    if (this.o.throttle.blockedFor(remote, username) > 0) return cb(replyError('AUTH_THROTTLED'));
+    let device: Device | null;
+    try {
+      device = await this.o.devices.login(username, auth.password ?? '', remote);
+    } catch (err) {
+      if (!isRelayError(err, 'AUTH_BUSY')) throw err;
+      this.log.info({ remote, errorCode: err.code }, `device login not checked: ${err.message}`);
+      return cb(replyError('AUTH_BUSY'));
+    }
     if (!device) {
-      this.o.throttle.failed(remote);
+      this.o.throttle.failed(remote, username);
       this.metrics.authFailed('smtp');
       this.log.info({ remote, username: auth.username, method: auth.method }, 'device login failed');
       return cb(replyError('AUTH_FAILED'));
     }
-    this.o.throttle.succeeded(remote);
+    this.o.throttle.succeeded(remote, username);
     this.log.debug({ remote, device: device.name }, 'device logged in');
     cb(null, { user: device });
   }

@@ -38,9 +38,16 @@ export interface ProxyLimits {
   maxLiteralBytes: number;
   /** Simultaneous connections from one source address. */
   maxConnectionsPerAddress: number;
+  /** Simultaneous connections on the listener, whatever their addresses. */
+  maxConnectionsPerListener: number;
   /** Invalid commands before login after which the connection is closed. */
   maxErrors: number;
+  /** Commands of any kind before login after which the connection is closed. */
+  maxCommandsBeforeLogin: number;
 }
+
+/** The limits a protocol sets itself; the others come from the configuration. */
+export type ProtocolLimits = Omit<ProxyLimits, 'maxConnectionsPerAddress' | 'maxConnectionsPerListener' | 'maxCommandsBeforeLogin'>;
 
 /** Everything a session needs from its listener. */
 export interface ProxyContext {
@@ -79,6 +86,7 @@ export class DeviceSession implements RegisteredSession {
   private readonly connectionLog: Logger;
   private piped: Splice | null = null;
   private errors = 0;
+  private commands = 0;
   private ending = false;
   private destroyed = false;
 
@@ -140,6 +148,17 @@ export class DeviceSession implements RegisteredSession {
     return true;
   }
 
+  /**
+   * Counts a command read before login (whatever it was); true (and the connection closed) past the limit, so a
+   * client cannot keep a pre-login session busy forever with NOOPs that each reset the idle timer.
+   */
+  tooManyCommands(): boolean {
+    this.commands += 1;
+    if (this.commands <= this.ctx.limits.maxCommandsBeforeLogin) return false;
+    this.refuse(new RelayError('TOO_MANY_COMMANDS', `${this.commands} commands before login`));
+    return true;
+  }
+
   /** Logs `err` (at a level by who must act) and closes with the protocol's untagged form of its reply. */
   refuse(err: RelayError): void {
     this.logFailure(err, 'connection closed');
@@ -182,23 +201,33 @@ export class DeviceSession implements RegisteredSession {
     return true;
   }
 
+  /** Milliseconds a login from this address (and, when known, for this user name) must still wait. */
+  loginBlockedFor(username?: string): number {
+    return this.ctx.throttle.blockedFor(this.remote, username);
+  }
+
   /**
-   * The device these credentials belong to. Throws RelayError AUTH_THROTTLED (this address failed too often) or
-   * AUTH_FAILED; a failure counts towards the address's back-off, a success clears it.
+   * The device these credentials belong to. Throws RelayError AUTH_THROTTLED (the address, user name or pair
+   * failed too often), AUTH_BUSY (too many checks queued) or AUTH_FAILED; a failure counts towards the back-off,
+   * a success clears the pair's.
    */
   async authenticateDevice(username: string, password: string): Promise<Device> {
     const { throttle, devices } = this.ctx;
-    const waitMs = throttle.blockedFor(this.remote);
+    const waitMs = throttle.blockedFor(this.remote, username);
     if (waitMs > 0) throw new RelayError('AUTH_THROTTLED', `${Math.ceil(waitMs / 1000)} s left for ${this.remote}`);
     this.socket.setTimeout(0); // scrypt takes a moment; the device is waiting for us, not idle
-    const device = await devices.login(username, password, this.remote);
-    this.armPreAuthTimer();
+    let device: Device | null;
+    try {
+      device = await devices.login(username, password, this.remote);
+    } finally {
+      this.armPreAuthTimer();
+    }
     if (!device) {
-      throttle.failed(this.remote);
+      throttle.failed(this.remote, username);
       this.ctx.metrics?.authFailed(this.ctx.protocol);
       throw new RelayError('AUTH_FAILED', `user name ${JSON.stringify(username)}`);
     }
-    throttle.succeeded(this.remote);
+    throttle.succeeded(this.remote, username);
     this.device = device.name;
     this.account = device.account;
     this.log = this.connectionLog.child({ device: device.name, account: device.account });

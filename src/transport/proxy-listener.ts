@@ -14,7 +14,7 @@ import type { Config } from '../config/schema.js';
 import { RelayError } from '../errors.js';
 import { errorFields, type Logger } from '../log.js';
 import { ConnectionLimits } from './connection-limits.js';
-import { DeviceSession, type ProxyContext, type ProxyLimits, type ProxyTimeouts } from './device-session.js';
+import { DeviceSession, type ProtocolLimits, type ProxyContext, type ProxyLimits, type ProxyTimeouts } from './device-session.js';
 import { SessionRegistry, type DrainResult, type SessionProtocol } from './session-registry.js';
 import { deviceTlsOptions, type DeviceTlsMaterial } from './tls-options.js';
 import type { TokenSource } from './upstream-login.js';
@@ -48,7 +48,7 @@ export interface ProxyListenerOptions {
 export interface ProxyProtocol {
   readonly name: SessionProtocol;
   readonly defaultTimeouts: ProxyTimeouts;
-  readonly defaultLimits: Omit<ProxyLimits, 'maxConnectionsPerAddress'>;
+  readonly defaultLimits: ProtocolLimits;
   upstreamOf(config: Config): { host: string; port: number };
   /** A session-ending reply written untagged (IMAP `* BYE …`; POP3 as is). */
   untagged(reply: string): string;
@@ -72,9 +72,15 @@ export class ProxyListener {
     this.log = o.logger.child({ protocol: protocol.name, listener: label });
     this.registry = o.registry ?? new SessionRegistry();
     this.drainMs = o.drainMs ?? 10_000;
-    const limits: ProxyLimits = { ...protocol.defaultLimits, maxConnectionsPerAddress: o.config.smtp.maxConnectionsPerAddress, ...o.limits };
+    const limits: ProxyLimits = {
+      ...protocol.defaultLimits,
+      maxConnectionsPerAddress: o.config.smtp.maxConnectionsPerAddress,
+      maxConnectionsPerListener: o.config.smtp.maxConnectionsPerListener,
+      maxCommandsBeforeLogin: o.config.logins.maxCommandsBeforeLogin,
+      ...o.limits,
+    };
     const timeouts: ProxyTimeouts = { ...protocol.defaultTimeouts, ...o.timeouts };
-    this.limits = new ConnectionLimits(limits.maxConnectionsPerAddress);
+    this.limits = new ConnectionLimits(limits.maxConnectionsPerAddress, limits.maxConnectionsPerListener);
     const upstream = protocol.upstreamOf(o.config);
     this.ctx = {
       protocol: protocol.name,
@@ -142,15 +148,18 @@ export class ProxyListener {
   private accept(socket: Socket): void {
     socket.setNoDelay(true);
     const remote = socket.remoteAddress ?? 'unknown';
-    const release = this.limits.tryOpen(remote);
-    if (!release) {
-      const err = new RelayError('TOO_MANY_CONNECTIONS', `${this.limits.count(remote)} open from ${remote}`);
+    const admission = this.limits.tryOpen(remote);
+    if (!admission.admitted) {
+      const err = admission.full === 'listener'
+        ? new RelayError('LISTENER_BUSY', `${admission.open} open on the listener`)
+        : new RelayError('TOO_MANY_CONNECTIONS', `${admission.open} open from ${remote}`);
       this.log.info({ remote, errorCode: err.code }, `connection refused: ${err.message}`);
       socket.on('error', () => undefined);
       socket.end(`${this.protocol.untagged(err.replyFor(this.protocol.name))}\r\n`);
       setTimeout(() => socket.destroy(), 1000).unref();
       return;
     }
+    const release = admission.release;
     const session = new DeviceSession(socket, randomBytes(6).toString('base64url'), this.ctx, this.log);
     session.log.debug({ tls: this.o.listen.tls }, 'device connected');
     this.registry.add(session);

@@ -28,8 +28,23 @@ export interface UpstreamTarget {
   port: number;
   /** Extra CA (PEM) trusted besides the system roots (upstreamTls.extraCaFile): tests, private peers. */
   extraCaPem: string | null;
-  /** Socket timeouts in ms; nodemailer's defaults (2 min connect, 30 s greeting, 10 min idle) when absent. */
+  /**
+   * Socket timeouts in ms; `defaultDeliveryTimeouts` where absent. Never nodemailer's own (2 min connect, 10 min
+   * idle): a server that stops answering mid-DATA (no FIN, no RST) held all of a mailbox's slots for 10 minutes.
+   */
   timeouts?: { connectionMs?: number; greetingMs?: number; socketMs?: number };
+}
+
+/** smtp.upstream's defaults: connect 30 s; greeting, each reply and progress while sending 60 s. */
+export const defaultDeliveryTimeouts = { connectionMs: 30_000, greetingMs: 60_000, socketMs: 60_000 } as const;
+
+/**
+ * The timeouts of smtp.upstream: `socketMs` is the socket's inactivity limit, which covers a silent reply and
+ * a stalled DATA alike (a server that stops reading stops the writes, and so all activity).
+ */
+export function deliveryTimeouts(upstream: { connectTimeoutSeconds: number; stallTimeoutSeconds: number }): Required<NonNullable<UpstreamTarget['timeouts']>> {
+  const stallMs = upstream.stallTimeoutSeconds * 1000;
+  return { connectionMs: upstream.connectTimeoutSeconds * 1000, greetingMs: stallMs, socketMs: stallMs };
 }
 
 export interface Submission {
@@ -52,9 +67,11 @@ export async function submitToUpstream(target: UpstreamTarget, submission: Submi
     requireTLS: true,
     tls: upstreamTlsOptions(target.host, target.extraCaPem),
     auth: { type: 'OAuth2', user: submission.mailbox, accessToken: submission.accessToken },
-    connectionTimeout: target.timeouts?.connectionMs,
-    greetingTimeout: target.timeouts?.greetingMs,
-    socketTimeout: target.timeouts?.socketMs,
+    connectionTimeout: target.timeouts?.connectionMs ?? defaultDeliveryTimeouts.connectionMs,
+    greetingTimeout: target.timeouts?.greetingMs ?? defaultDeliveryTimeouts.greetingMs,
+    socketTimeout: target.timeouts?.socketMs ?? defaultDeliveryTimeouts.socketMs,
+    // nodemailer's DNS lookup has its own limit (30 s by default); keep it within the connect one.
+    dnsTimeout: target.timeouts?.connectionMs ?? defaultDeliveryTimeouts.connectionMs,
     logger: false,
     debug: false,
   };

@@ -16,7 +16,7 @@ export interface LineClientOptions {
   ca?: string;
   /** How long `readLine` waits before rejecting; default 10 s. */
   timeoutMs?: number;
-  /** Source address (127.0.0.x: loopback, but a distinct address to the relay). */
+  /** Source address of a plain connection (127.0.0.x: loopback, but a distinct address to the relay). */
   localAddress?: string;
 }
 
@@ -48,7 +48,7 @@ export class LineClient {
     const host = options.host ?? '127.0.0.1';
     return new Promise((resolve, reject) => {
       const socket = options.tls
-        ? connectTls({ host, port: options.port, ca: options.ca, localAddress: options.localAddress }, () => resolve(new LineClient(socket, options)))
+        ? connectTls({ host, port: options.port, ca: options.ca }, () => resolve(new LineClient(socket, options)))
         : connectTcp({ host, port: options.port, localAddress: options.localAddress }, () => resolve(new LineClient(socket, options)));
       socket.once('error', reject);
     });

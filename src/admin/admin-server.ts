@@ -1,10 +1,11 @@
 /**
  * The admin listener (`admin.listen`, default 127.0.0.1:8025): the status page with its buttons, the JSON API,
- * `/metrics`, `/healthz` and `/readyz`. Plain HTTP on purpose: on loopback nothing else is needed, and on a
- * network address a password is required (it refuses to start without one) and a TLS reverse proxy is
- * recommended (docs/running.md).
+ * `/metrics`, `/healthz` and `/readyz`. Plain HTTP on loopback; HTTPS with `admin.tls` (cookies then Secure). On
+ * a network address a password is required and so is HTTPS, unless admin.allowPlainHttp says a TLS reverse proxy
+ * in front takes care of it (it refuses to start otherwise; check-config says so first).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { FailureThrottle } from '../auth/failure-throttle.js';
@@ -17,6 +18,7 @@ import type { DeliveryWorker } from '../smtp/delivery/index.js';
 import type { Spool } from '../smtp/spool/index.js';
 import { isLoopbackHost } from '../transport/addresses.js';
 import { AccessPolicy } from './access.js';
+import { adminExposure, loadAdminTls } from './admin-tls.js';
 import { AccountTests, type AccountTester } from './account-test.js';
 import { answerAction, wantsHtml, type Exchange, type Route } from './exchange.js';
 import { HttpProblem, errorBody, readFields, redirect, send, sendJson, statusFor } from './http-exchange.js';
@@ -61,6 +63,9 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
   const passwordHash = opts.config.admin.passwordHash;
   if (!isLoopbackHost(listen.host) && !passwordHash) throw new RelayError('ADMIN_PASSWORD_REQUIRED', `admin.listen is ${opts.config.admin.listen}`);
   if (passwordHash) parsePasswordHash(passwordHash);
+  const exposure = adminExposure(opts.config);
+  if (exposure === 'plain-http-refused') throw new RelayError('ADMIN_PLAIN_HTTP', `admin.listen is ${opts.config.admin.listen}`);
+  const tls = loadAdminTls(opts.config);
 
   const log = opts.logger.child({ component: 'admin' });
   const now = opts.now ?? Date.now;
@@ -82,15 +87,17 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     sessions,
     passwordHash,
     loginThrottle: new FailureThrottle({ freeFailures: 3, baseBlockMs: 2000, maxBlockMs: 5 * 60_000 }),
+    secureCookies: tls !== null,
   });
 
-  const server = createServer((req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
     // dispatch answers every failure itself; this catch is for a fault in that answering.
-    dispatch(routes, access, sessions, log, req, res).catch((err: unknown) => {
+    dispatch(routes, access, sessions, log, req, res, tls !== null).catch((err: unknown) => {
       log.error({ ...errorFields(err), code: 'INTERNAL' }, 'admin request failed unexpectedly');
       res.destroy();
     });
-  });
+  };
+  const server: Server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, handle) : createServer(handle);
   server.requestTimeout = 30_000;
   server.headersTimeout = 15_000;
   try {
@@ -107,8 +114,9 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
   }
   server.on('error', (err) => log.error(errorFields(err), 'admin listener error'));
   const port = (server.address() as AddressInfo).port;
-  const url = pageUrl(listen.host, port);
-  log.info({ url, password: passwordHash !== null }, 'admin page listening');
+  const url = pageUrl(listen.host, port, tls !== null);
+  log.info({ url, password: passwordHash !== null, https: tls !== null }, 'admin page listening');
+  if (exposure === 'plain-http-allowed') log.warn({ listen: opts.config.admin.listen }, 'admin page speaks plain HTTP on a network address (admin.allowPlainHttp: true): the admin password and session cookie cross the network in clear text unless a TLS reverse proxy on this host is the only way in');
 
   return {
     port,
@@ -124,9 +132,9 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
 }
 
 /** The page's address for people: a wildcard bind (0.0.0.0, ::) is reached through this host's name. */
-function pageUrl(host: string, port: number): string {
+function pageUrl(host: string, port: number, https: boolean): string {
   const shown = host === '0.0.0.0' || host === '::' ? hostname() : host;
-  return `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}/`;
+  return `${https ? 'https' : 'http'}://${shown.includes(':') ? `[${shown}]` : shown}:${port}/`;
 }
 
 function sessionMinutes(opts: AdminServerOptions): number {
@@ -134,7 +142,7 @@ function sessionMinutes(opts: AdminServerOptions): number {
 }
 
 /** Finds the route, admits the request at the route's level, runs it, and turns failures into answers. */
-async function dispatch(routes: Route[], access: AccessPolicy, sessions: AdminSessions, log: Logger, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function dispatch(routes: Route[], access: AccessPolicy, sessions: AdminSessions, log: Logger, req: IncomingMessage, res: ServerResponse, secureCookies: boolean): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://admin.invalid');
   const ex: Exchange = { req, res, url, params: [], fields: {}, session: null, wantsHtml: wantsHtml(req) };
   let admitted = false;
@@ -146,7 +154,7 @@ async function dispatch(routes: Route[], access: AccessPolicy, sessions: AdminSe
     if (route.method === 'POST') ex.fields = await readFields(req);
     const entry = access.admit(req, route.access, ex.fields);
     ex.session = entry.session;
-    if (entry.created && entry.session) res.setHeader('set-cookie', sessionCookie(entry.session, sessions.idleSeconds));
+    if (entry.created && entry.session) res.setHeader('set-cookie', sessionCookie(entry.session, sessions.idleSeconds, secureCookies));
     admitted = true;
     await route.handle(ex);
   } catch (err) {

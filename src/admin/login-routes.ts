@@ -20,6 +20,8 @@ export interface LoginDeps {
   passwordHash: string | null;
   loginThrottle: FailureThrottle;
   logger: Logger;
+  /** The page is served over HTTPS: cookies are marked Secure. */
+  secureCookies: boolean;
 }
 
 export function loginRoutes(deps: LoginDeps): Route[] {
@@ -27,22 +29,22 @@ export function loginRoutes(deps: LoginDeps): Route[] {
     try {
       deps.access.checkLoginRequest(ex.req, ex.fields);
     } catch (err) {
-      if (ex.wantsHtml && err instanceof RelayError) return refuse(ex, err);
+      if (ex.wantsHtml && err instanceof RelayError) return refuse(ex, err, deps.secureCookies);
       throw err;
     }
     if (!deps.passwordHash) return ex.wantsHtml ? redirect(ex.res, '/') : sendJson(ex.res, 200, { ok: true, message: 'no admin password is configured: no login needed' });
     const address = ex.req.socket.remoteAddress ?? 'unknown';
     const waitMs = deps.loginThrottle.blockedFor(address);
-    if (waitMs > 0) return refuse(ex, new RelayError('ADMIN_LOGIN_THROTTLED', `wait ${Math.ceil(waitMs / 1000)} s`));
+    if (waitMs > 0) return refuse(ex, new RelayError('ADMIN_LOGIN_THROTTLED', `wait ${Math.ceil(waitMs / 1000)} s`), deps.secureCookies);
     if (!(await verifyPassword(ex.fields.password ?? '', deps.passwordHash))) {
       deps.loginThrottle.failed(address);
       deps.logger.warn({ remoteAddress: address }, 'admin: wrong password');
-      return refuse(ex, new RelayError('ADMIN_LOGIN_FAILED'));
+      return refuse(ex, new RelayError('ADMIN_LOGIN_FAILED'), deps.secureCookies);
     }
     deps.loginThrottle.succeeded(address);
     const session = deps.sessions.create();
     deps.logger.info({ remoteAddress: address }, 'admin: logged in');
-    const cookie = { 'set-cookie': sessionCookie(session, deps.sessions.idleSeconds) };
+    const cookie = { 'set-cookie': sessionCookie(session, deps.sessions.idleSeconds, deps.secureCookies) };
     if (ex.wantsHtml) return redirect(ex.res, '/', cookie);
     sendJson(ex.res, 200, { ok: true, csrfToken: session.csrfToken }, cookie);
   };
@@ -50,7 +52,7 @@ export function loginRoutes(deps: LoginDeps): Route[] {
   return [
     {
       method: 'GET', path: /^\/login$/, access: 'public',
-      handle: (ex) => (deps.passwordHash && !ex.session ? sendLoginPage(ex, 200, null) : redirect(ex.res, '/')),
+      handle: (ex) => (deps.passwordHash && !ex.session ? sendLoginPage(ex, 200, null, deps.secureCookies) : redirect(ex.res, '/')),
     },
     { method: 'POST', path: /^\/login$/, access: 'public', handle: logIn },
     { method: 'POST', path: /^\/api\/login$/, access: 'public', handle: logIn },
@@ -62,7 +64,7 @@ export function loginRoutes(deps: LoginDeps): Route[] {
       method: 'POST', path: /^\/(?:api\/)?logout$/, access: 'change',
       handle: (ex) => {
         deps.sessions.end(ex.session!.id);
-        const cookie = { 'set-cookie': sessionCookie(null, 0) };
+        const cookie = { 'set-cookie': sessionCookie(null, 0, deps.secureCookies) };
         if (ex.wantsHtml) return redirect(ex.res, deps.passwordHash ? '/login' : '/', cookie);
         sendJson(ex.res, 200, { ok: true, message: 'logged out' }, cookie);
       },
@@ -71,12 +73,12 @@ export function loginRoutes(deps: LoginDeps): Route[] {
 }
 
 /** The form with a fresh login token, in the field and in the cookie. */
-function sendLoginPage(ex: Exchange, status: number, problem: string | null): void {
+function sendLoginPage(ex: Exchange, status: number, problem: string | null, secure: boolean): void {
   const token = newLoginToken();
-  sendHtml(ex.res, status, loginPage(problem, token), { 'set-cookie': loginTokenCookie(token) });
+  sendHtml(ex.res, status, loginPage(problem, token), { 'set-cookie': loginTokenCookie(token, secure) });
 }
 
-function refuse(ex: Exchange, err: RelayError): void {
-  if (ex.wantsHtml) return sendLoginPage(ex, statusFor(err.code), err.message);
+function refuse(ex: Exchange, err: RelayError, secure: boolean): void {
+  if (ex.wantsHtml) return sendLoginPage(ex, statusFor(err.code), err.message, secure);
   sendJson(ex.res, statusFor(err.code), { error: { code: err.code, message: err.message } });
 }

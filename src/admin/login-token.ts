@@ -17,8 +17,9 @@ export function newLoginToken(): string {
   return randomBytes(24).toString('base64url');
 }
 
-export function loginTokenCookie(token: string): string {
-  return `${LOGIN_COOKIE}=${token}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=${LOGIN_TOKEN_SECONDS}`;
+/** `secure`: the page is served over HTTPS (see `sessionCookie`). */
+export function loginTokenCookie(token: string, secure = false): string {
+  return `${LOGIN_COOKIE}=${token}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=${LOGIN_TOKEN_SECONDS}${secure ? '; Secure' : ''}`;
 }
 
 /** True when the posted field equals the cookie (constant-time); false when either is missing. */

@@ -84,13 +84,13 @@ export function csrfTokenMatches(session: AdminSession, offered: string | undefi
 }
 
 /**
- * The Set-Cookie value. No `Secure`: the admin listener speaks plain HTTP (loopback, or a LAN behind a
- * password); put a TLS reverse proxy in front for anything wider.
+ * The Set-Cookie value; `secure` (the page is served over HTTPS, admin.tls) adds `Secure`, so the browser never
+ * sends the session over plain HTTP. Loopback HTTP cannot use it: browsers drop Secure cookies set over http.
  */
-export function sessionCookie(session: AdminSession | null, maxAgeSeconds: number): string {
+export function sessionCookie(session: AdminSession | null, maxAgeSeconds: number, secure = false): string {
   const value = session ? session.id : '';
   const age = session ? maxAgeSeconds : 0;
-  return `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${age}`;
+  return `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${age}${secure ? '; Secure' : ''}`;
 }
 
 /** A cookie's value from a Cookie header, or undefined. */

@@ -121,4 +121,15 @@ function checkAdmin(input: Raw, add: Add): void {
   if (parsed && !isLoopbackHost(parsed.host) && str(admin.passwordHash) === undefined) {
     add(['admin', 'listen'], 'is reachable from the network but no admin password is set', 'set admin.passwordHash (from `xoauth2-relay hash-password`), or listen on 127.0.0.1');
   }
+  const adminTls = isObject(admin.tls) ? admin.tls : {};
+  const https = adminTls.enabled === true;
+  if (parsed && !isLoopbackHost(parsed.host) && !https && admin.allowPlainHttp !== true) {
+    add(['admin', 'listen'], 'is reachable from the network over plain HTTP: the admin password and session cookie would cross it in clear text', 'set admin.tls.enabled: true (it uses tls.certFile/keyFile unless admin.tls names its own), or listen on 127.0.0.1, or set admin.allowPlainHttp: true behind a TLS reverse proxy on this host');
+  }
+  const tls = isObject(input.tls) ? input.tls : {};
+  const certFile = str(adminTls.certFile) ?? str(tls.certFile);
+  const keyFile = str(adminTls.keyFile) ?? str(tls.keyFile);
+  if (https && (certFile === undefined || keyFile === undefined)) {
+    add(['admin', 'tls', 'enabled'], 'is true but no certificate and key are set for the admin page', 'set admin.tls.certFile and admin.tls.keyFile, or tls.certFile and tls.keyFile (the device-facing ones are used by default)');
+  }
 }

@@ -44,6 +44,8 @@ export interface AdminWorldOptions {
   admin?: Partial<Omit<AdminServerOptions, 'testAccount'>> & { testAccount?: AdminServerOptions['testAccount'] | null };
   /** admin.passwordHash for the config. */
   adminPasswordHash?: string;
+  /** Serve the admin page over HTTPS (admin.tls) with a certificate for 127.0.0.1 from the world's CA. */
+  adminTls?: boolean;
 }
 
 export async function startAdminWorld(opts: AdminWorldOptions = {}): Promise<AdminWorld> {
@@ -51,6 +53,7 @@ export async function startAdminWorld(opts: AdminWorldOptions = {}): Promise<Adm
   const pki = await createPki('xoauth2-relay admin test CA');
   const caFile = join(scratch, 'ca.pem');
   await writeFile(caFile, pki.caCertPem);
+  const adminTls = opts.adminTls ? await writeAdminCertificate(pki, scratch) : {};
   const [smtp, imap, pop3] = (await freePorts(3)) as [number, number, number];
   const upstreamPorts = { smtp, imap, pop3 };
   const env = await startSandboxEnv({
@@ -66,7 +69,7 @@ export async function startAdminWorld(opts: AdminWorldOptions = {}): Promise<Adm
       imap: { upstream: { host: '127.0.0.1', port: imap } },
       pop3: { upstream: { host: '127.0.0.1', port: pop3 } },
       upstreamTls: { extraCaFile: caFile },
-      admin: { listen: '127.0.0.1:0', ...(opts.adminPasswordHash ? { passwordHash: opts.adminPasswordHash } : {}) },
+      admin: { listen: '127.0.0.1:0', ...(opts.adminPasswordHash ? { passwordHash: opts.adminPasswordHash } : {}), ...adminTls },
     },
   });
   const daemon = await Daemon.start({ config: env.config, logger: env.logger, env: { ...process.env, ...KEY_ENV }, deliveryRescanMs: 200 });
@@ -119,6 +122,15 @@ export async function startAdminWorld(opts: AdminWorldOptions = {}): Promise<Adm
     ...adminOptions,
   });
   return world;
+}
+
+async function writeAdminCertificate(pki: Pki, dir: string): Promise<{ tls: { enabled: true; certFile: string; keyFile: string } }> {
+  const issued = await pki.issueServerCertificate(['127.0.0.1', 'localhost']);
+  const certFile = join(dir, 'admin-cert.pem');
+  const keyFile = join(dir, 'admin-key.pem');
+  await writeFile(certFile, issued.certPem);
+  await writeFile(keyFile, issued.keyPem, { mode: 0o600 });
+  return { tls: { enabled: true, certFile, keyFile } };
 }
 
 function startMailbox(env: SandboxEnv, pki: Pki, ports: AdminWorld['upstreamPorts'], maildir: string): Promise<SandboxMailbox> {

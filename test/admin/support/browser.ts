@@ -44,13 +44,15 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-export async function launchBrowser(): Promise<Browser> {
+/** `ignoreHttpsErrors`: accept the test CA's certificates (the admin page over HTTPS on 127.0.0.1). */
+export async function launchBrowser(o: { ignoreHttpsErrors?: boolean } = {}): Promise<Browser> {
   const profile = await mkdtemp(join(tmpdir(), 'xoauth2-relay-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     viewport: { width: 1280, height: 900 },
+    ignoreHTTPSErrors: o.ignoreHttpsErrors ?? false,
   });
   const page = context.pages()[0] ?? (await context.newPage());
   return {

@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { checkConfigCommand } from './check-config.js';
 import { demoCommand, type DemoOptions } from './demo.js';
+import { doctorCommand, type DoctorCommandOptions } from './doctor.js';
 import { reportFailure, type GlobalOptions } from './context.js';
 import { exitCodeHelp, exitCodes } from './exit-codes.js';
 import { hashPasswordCommand } from './hash-password.js';
@@ -111,6 +112,14 @@ export function buildProgram(): Command {
     .option('--send-to <address>', 'also send a real test message to this address')
     .option('--only <protocols>', 'comma-separated subset of smtp,imap,pop3')
     .action(run((account: string, _opts: unknown, cmd: Command) => testAccountCommand(account, globals(cmd) as TestOptions)));
+
+  program
+    .command('doctor')
+    .description('for each account, in order, what works against the tenant and what to fix: token, claims, SMTP AUTH, message size, Send As per sender, IMAP/POP3 login (exit 0 only when all pass)')
+    .argument('[account]', 'only this account (default: every account)')
+    .option('--json', 'print JSON instead')
+    .option('--send-to <address>', 'also send one real message per checked sender, with it in From (Exchange checks From only after the data)')
+    .action(run((account: string | undefined, _opts: unknown, cmd: Command) => doctorCommand(account, globals(cmd) as DoctorCommandOptions)));
 
   program
     .command('hash-password')

@@ -18,7 +18,7 @@ import { noListenerMetrics, type ListenerMetrics } from '../transport/listener-m
 import { deviceTlsOptions, type DeviceTlsMaterial } from '../transport/tls-options.js';
 import { HeaderBlockEditor } from './header-block.js';
 import { CrlfNormalizer } from './line-endings.js';
-import { envelopeSender, rewriteFromHeader } from './sender-policy.js';
+import { applySenderPolicy, envelopeSender, senderRulesFor } from './sender-policy.js';
 import type { NewEnvelope } from './spool/index.js';
 import { receivedHeader } from './trace-header.js';
 
@@ -232,16 +232,17 @@ export class SmtpListener {
       this.log.info({ device: device.name, account: device.account }, 'device names an account this session\'s configuration does not have (reloaded meanwhile): try again later');
       return cb(replyError('CONFIG_CHANGED'));
     }
+    const senders = senderRulesFor(account, config.devices.find((d) => d.name === device.name));
     const envelope: NewEnvelope = {
       device: device.name,
       account: device.account,
-      mailFrom: envelopeSender(account.senderPolicy, session.envelope.mailFrom.address, account.mailbox),
+      mailFrom: envelopeSender(senders, session.envelope.mailFrom.address),
       rcptTo: session.envelope.rcptTo.map((r) => r.address),
       receivedAt: new Date().toISOString(),
       remoteAddress: session.remoteAddress,
       smtpUtf8: Boolean((session.envelope as { smtpUtf8?: boolean }).smtpUtf8),
     };
-    const edit = account.senderPolicy === 'rewrite-from' ? (h: string) => rewriteFromHeader(h, account.mailbox) : (h: string) => h;
+    const edit = (h: string) => applySenderPolicy(h, senders);
     const trace = receivedHeader(session, this.o.hostname ?? 'xoauth2-relay');
     // The spool must never commit a message the device is told was too big (smtp-server answers 552 itself): the
     // stream fails at its end when smtp-server counted more than SIZE, so the commit is abandoned, not undone.

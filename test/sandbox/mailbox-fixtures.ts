@@ -64,7 +64,18 @@ export interface MailboxFixture {
   /** A valid delegated token for `upn` (all three scopes). */
   userToken(upn: string, extra?: Record<string, unknown>): Promise<string>;
   token(shape: TokenShape): Promise<string>;
+  /** PUT to the control API: one mailbox's emulated Exchange settings (`mailbox` = 'tenant' for the tenant's). */
+  setRules(mailbox: string, rules: Record<string, unknown>): Promise<Record<string, unknown>>;
   close(): Promise<void>;
+}
+
+/** A PUT to the sandbox mailbox's control API; throws with the API's words on a non-2xx answer. */
+export async function setMailboxRules(controlUrl: string, mailbox: string, rules: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const url = mailbox === 'tenant' ? `${controlUrl}/tenant` : `${controlUrl}/mailboxes/${encodeURIComponent(mailbox)}`;
+  const res = await fetch(url, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(rules) });
+  const body = (await res.json()) as Record<string, unknown>;
+  if (!res.ok) throw new Error(`control API ${res.status}: ${JSON.stringify(body)}`);
+  return body;
 }
 
 /** Starts a sandbox mailbox in a fresh temp dir. */
@@ -86,6 +97,7 @@ export async function startMailboxFixture(overrides: Partial<SandboxMailboxOptio
     signer,
     userToken: (upn, extra) => signToken(signer, { claims: userClaims(upn, extra) }),
     token: (shape) => signToken(signer, shape),
+    setRules: (address, rules) => setMailboxRules(mailbox.controlUrl, address, rules),
     async close() {
       await mailbox.close();
       await rm(maildir, { recursive: true, force: true });

@@ -130,13 +130,12 @@ test('AUTH XOAUTH2 in the continuation form; "*" cancels', async () => {
   }
 });
 
-test('bad tokens get Exchange\'s POP3 failure; an app token with POP.AccessAsApp opens any mailbox', async () => {
+test('bad tokens get Exchange\'s POP3 failure; an app token opens a mailbox in its role scope, not one taken out of it', async () => {
   const cases: Array<[string, string, string]> = [
     ['expired', READER, await fx.token({ claims: userClaims(READER), expiresInSec: -60 })],
     ['wrong audience', READER, await fx.token({ claims: userClaims(READER, { aud: 'https://graph.microsoft.com' }) })],
     ['another user', SENDER, await fx.userToken(READER)],
     ['no POP scope', READER, await fx.token({ claims: userClaims(READER, { scp: 'SMTP.Send IMAP.AccessAsUser.All' }) })],
-    ['app without POP.AccessAsApp', READER, await fx.token({ claims: appClaims(['SMTP.SendAsApp']) })],
   ];
   const client = await connect();
   try {
@@ -151,6 +150,14 @@ test('bad tokens get Exchange\'s POP3 failure; an app token with POP.AccessAsApp
   const app = await login('anyone@sandbox.test', await fx.token({ claims: appClaims(['POP.AccessAsApp']) }));
   assert.equal(await app.command('STAT'), '+OK 0 0');
   app.close();
+  // RBAC for Applications: the role assignment over the mailbox decides, not the token's roles claim.
+  await fx.setRules('outside@sandbox.test', { appRoles: ['smtp', 'imap'] });
+  const outside = await connect();
+  try {
+    assert.equal(await outside.command(`AUTH XOAUTH2 ${buildXOAuth2('outside@sandbox.test', await fx.token({ claims: appClaims(['POP.AccessAsApp']) }))}`), AUTH_FAILED);
+  } finally {
+    outside.close();
+  }
 });
 
 test('a maildrop is locked to one session (RFC 1939 §8); closing without QUIT deletes nothing', async () => {

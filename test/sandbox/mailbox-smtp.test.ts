@@ -92,7 +92,6 @@ test('bad tokens get Exchange\'s 535 5.7.3 and nothing is stored', async () => {
     ['signed by another key', await fx.token({ claims: userClaims(SENDER), signer: stranger })],
     ['another user\'s token', await fx.userToken(OTHER)],
     ['no SMTP.Send scope', await fx.token({ claims: userClaims(SENDER, { scp: 'IMAP.AccessAsUser.All POP.AccessAsUser.All' }) })],
-    ['app token without SMTP.SendAsApp', await fx.token({ claims: appClaims(['IMAP.AccessAsApp']) })],
     ['not a JWT', 'EwBAAl3BAAUFFpUAo7J3Ve0bjLBWZWCclRC3EoAA'],
   ];
   const before = (await fx.mailbox.messages(OTHER)).length;
@@ -105,20 +104,26 @@ test('bad tokens get Exchange\'s 535 5.7.3 and nothing is stored', async () => {
   assert.equal((await fx.mailbox.messages(OTHER)).length, before);
 });
 
-test('an app token with SMTP.SendAsApp may send as any mailbox', async () => {
+test('an app token may send as a mailbox its role scope holds, and is refused (535 5.7.3) for one taken out of it', async () => {
   const token = await fx.token({ claims: appClaims(['SMTP.SendAsApp']) });
-  const raw = rawMessage('sent by an app');
+  const raw = Buffer.from(rawMessage('sent by an app').toString('latin1').replace(`From: ${SENDER}`, 'From: printer@sandbox.test'), 'latin1');
+  await fx.setRules('unscoped@sandbox.test', { appRoles: ['imap', 'pop3'] });
+  const refused = await trySend('unscoped@sandbox.test', token, 'unscoped@sandbox.test', raw);
+  assert.match(refused?.response ?? '', /^535 5\.7\.3 Authentication unsuccessful/);
   assert.equal(await trySend('printer@sandbox.test', token, 'printer@sandbox.test', raw), null);
   const stored = await fx.mailbox.messages(OTHER);
   assert.ok(stored.some((m) => m.size === raw.length));
 });
 
-test('MAIL FROM another mailbox is refused with Exchange\'s SendAsDenied, and nothing is stored', async () => {
+test('MAIL FROM another mailbox is refused with Exchange\'s 550 5.7.60, a From header of another with 554 SendAsDenied; nothing is stored', async () => {
   const before = (await fx.mailbox.messages(OTHER)).length;
   const err = await trySend(SENDER, await fx.userToken(SENDER), 'ceo@sandbox.test', rawMessage('spoofed'));
-  assert.ok(err);
-  assert.equal(err.responseCode, 554);
-  assert.match(err.response ?? '', /^554 5\.2\.0 STOREDRV\.Submission\.Exception:SendAsDeniedException/);
+  assert.equal(err?.responseCode, 550);
+  assert.equal(err?.response, '550 5.7.60 SMTP; Client does not have permissions to send as this sender');
+  const forged = Buffer.from(rawMessage('forged From').toString('latin1').replace(`From: ${SENDER}`, 'From: "CEO" <ceo@sandbox.test>'), 'latin1');
+  const late = await trySend(SENDER, await fx.userToken(SENDER), SENDER, forged);
+  assert.equal(late?.responseCode, 554);
+  assert.match(late?.response ?? '', /^554 5\.2\.0 STOREDRV\.Submission\.Exception:SendAsDeniedException\.MapiExceptionSendAsDenied/);
   assert.equal((await fx.mailbox.messages(OTHER)).length, before);
 });
 

@@ -25,7 +25,7 @@ export interface SandboxEnv {
 }
 
 /** Deep-merges plain objects (arrays replaced), for config overrides in tests. */
-function merge<T>(base: T, over: unknown): T {
+export function merge<T>(base: T, over: unknown): T {
   if (over === undefined) return base;
   if (base && over && typeof base === 'object' && typeof over === 'object' && !Array.isArray(base) && !Array.isArray(over)) {
     const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };

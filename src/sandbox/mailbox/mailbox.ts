@@ -16,6 +16,8 @@ import { runPop3Session } from './pop3-session.js';
 import { createSmtpSubmission } from './smtp-submission.js';
 import { startTlsListener, type TlsListener } from './tls-listener.js';
 import { createAccessTokenChecker, type AccessTokenTrust } from './token-check.js';
+import { startControlApi, type ControlApi } from './control-api.js';
+import { MailboxRulebook } from './mailbox-rules.js';
 
 export interface SandboxMailboxOptions {
   /** Address to listen on; loopback by default (the sandbox is for this host only). */
@@ -26,6 +28,8 @@ export interface SandboxMailboxOptions {
   pop3Port?: number;
   /** IMAP port (implicit TLS); 0 = any free port (the default). */
   imapPort?: number;
+  /** Port of the control API (plain HTTP on `host`) that switches the emulated Exchange settings; 0 = any free port. */
+  controlPort?: number;
   /** Server certificate and key (PEM), e.g. from `createPki().issueServerCertificate(['127.0.0.1', 'localhost'])`. */
   tls: { certPem: string; keyPem: string };
   /** How to validate access tokens: the identity simulator's signing key and the issuers and audiences it uses. */
@@ -46,6 +50,8 @@ export interface SandboxMailbox {
   pop3Port: number;
   /** IMAP port; null when IMAP is not served. */
   imapPort: number | null;
+  /** Base URL of the control API (control-api.ts): `http://127.0.0.1:PORT/sandbox/api/mailbox-rules`. */
+  controlUrl: string;
   /** Messages stored for `mailbox` (an address, case-insensitive), oldest first; empty for an unknown mailbox. */
   messages(mailbox: string): Promise<Array<{ file: string; size: number; receivedAt: Date }>>;
   /** Stops all listeners and ends open connections. */
@@ -61,9 +67,11 @@ export async function startSandboxMailbox(opts: SandboxMailboxOptions): Promise<
   const idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   await mkdir(opts.maildir, { recursive: true });
   const maildir = new Maildir(opts.maildir);
-  const tokens = await createAccessTokenChecker(opts.tokens);
+  const rules = new MailboxRulebook();
+  // App-only tokens are judged by the mailbox's role assignments (RBAC for Applications), as Exchange does.
+  const tokens = await createAccessTokenChecker(opts.tokens, (mailbox, protocol) => rules.for(mailbox).appRoles.includes(protocol));
 
-  const smtp = createSmtpSubmission({ tls: opts.tls, tokens, maildir, logger });
+  const smtp = createSmtpSubmission({ tls: opts.tls, tokens, maildir, rules, logger });
   await new Promise<void>((resolve, reject) => {
     smtp.once('error', reject);
     smtp.listen(opts.smtpPort ?? 0, host, () => {
@@ -75,10 +83,12 @@ export async function startSandboxMailbox(opts: SandboxMailboxOptions): Promise<
   smtp.on('error', (err: Error) => logger.error({ protocol: 'smtp', err: { message: err.message } }, 'SMTP listener error'));
 
   const listeners: TlsListener[] = [];
+  let control: ControlApi | null = null;
   const closeAll = async (): Promise<void> => {
-    await Promise.all([new Promise<void>((resolve) => smtp.close(() => resolve())), ...listeners.map((l) => l.close())]);
+    await Promise.all([new Promise<void>((resolve) => smtp.close(() => resolve())), ...listeners.map((l) => l.close()), control?.close()]);
   };
   try {
+    control = await startControlApi(rules, { host, port: opts.controlPort ?? 0, logger });
     const pop3Context = { tokens, maildir, locks: new MaildropLocks(), logger };
     listeners.push(await startTlsListener({
       host, port: opts.pop3Port ?? 0, tls: opts.tls, protocol: 'pop3', logger, idleTimeoutMs,
@@ -102,6 +112,7 @@ export async function startSandboxMailbox(opts: SandboxMailboxOptions): Promise<
     smtpPort: smtpPortOf(smtp),
     pop3Port: pop3.port,
     imapPort: imap.port,
+    controlUrl: control.url,
     async messages(mailbox: string): Promise<StoredMessage[]> {
       const name = mailboxDirectoryName(mailbox);
       return name === null ? [] : maildir.list(name);

@@ -33,7 +33,16 @@ export interface MailboxPrincipal {
   kind: 'user' | 'app';
   /** The signed-in user's UPN, or the application's `appid`: for log lines. */
   subject: string;
+  /** The token's `exp`, in seconds since the epoch (HVE refuses tokens close to it). */
+  expiresAt: number;
 }
+
+/**
+ * Whether an app's service principal holds the protocol's role over this mailbox (RBAC for Applications,
+ * or a mailbox permission): Exchange decides it, not the token. Without one, the token's `roles` claim decides
+ * (an Entra application permission with no mailbox scoping).
+ */
+export type AppAuthorisation = (mailbox: string, protocol: MailProtocol, appId: string) => boolean;
 
 /** Outcome of a check. A rejection carries the reason for the log (never the token). */
 export type TokenVerdict = { accepted: true; principal: MailboxPrincipal } | { accepted: false; reason: string };
@@ -63,7 +72,7 @@ const CLOCK_TOLERANCE_SECONDS = 5;
 const MAX_TOKEN_LENGTH = 16 * 1024;
 
 /** Builds a checker for tokens signed with `trust.publicKeyPem`. Rejects (throws) only if the key is not an RSA SPKI PEM. */
-export async function createAccessTokenChecker(trust: AccessTokenTrust): Promise<AccessTokenChecker> {
+export async function createAccessTokenChecker(trust: AccessTokenTrust, appAuthorised: AppAuthorisation | null = null): Promise<AccessTokenChecker> {
   const key = await importSPKI(trust.publicKeyPem, 'RS256');
   const verifyOptions = {
     algorithms: ['RS256'],
@@ -86,7 +95,7 @@ export async function createAccessTokenChecker(trust: AccessTokenTrust): Promise
     } catch (err) {
       return reject(describeJoseFailure(err));
     }
-    return authorise(payload, user.toLowerCase(), protocol);
+    return authorise(payload, user.toLowerCase(), protocol, appAuthorised);
   }
 
   return {
@@ -100,13 +109,18 @@ export async function createAccessTokenChecker(trust: AccessTokenTrust): Promise
 }
 
 /** The claims checks after the signature, issuer, audience and lifetime have passed. */
-function authorise(payload: JWTPayload, mailbox: string, protocol: MailProtocol): TokenVerdict {
+function authorise(payload: JWTPayload, mailbox: string, protocol: MailProtocol, appAuthorised: AppAuthorisation | null): TokenVerdict {
   const { scope, role } = requiredPermission[protocol];
+  const expiresAt = payload.exp ?? 0;
   if (payload.idtyp === 'app') {
-    // Client credentials: Exchange checks the service principal's role; the sandbox grants every mailbox.
-    const roles = Array.isArray(payload.roles) ? payload.roles : [];
-    if (!roles.includes(role)) return reject(`app token lacks the ${role} role`);
-    return accept({ mailbox, kind: 'app', subject: stringClaim(payload, 'appid') ?? 'unknown app' });
+    // Client credentials. With RBAC for Applications the token need not carry the role (Microsoft: do not add the
+    // Entra permission on that path); what counts is the role assignment over a scope holding the mailbox.
+    const appId = stringClaim(payload, 'appid') ?? 'unknown app';
+    if (!appAuthorised) {
+      const roles = Array.isArray(payload.roles) ? payload.roles : [];
+      if (!roles.includes(role)) return reject(`app token lacks the ${role} role`);
+    } else if (!appAuthorised(mailbox, protocol, appId)) return reject(`app ${appId} has no "Application ${role}" role assignment whose scope holds ${mailbox}`);
+    return accept({ mailbox, kind: 'app', subject: appId, expiresAt });
   }
   const signedIn = stringClaim(payload, 'upn') ?? stringClaim(payload, 'preferred_username');
   if (!signedIn) return reject('user token has neither upn nor preferred_username');
@@ -114,7 +128,7 @@ function authorise(payload: JWTPayload, mailbox: string, protocol: MailProtocol)
   if (signedIn.toLowerCase() !== mailbox) return reject(`token is for ${signedIn}, not for ${mailbox}`);
   const scopes = (stringClaim(payload, 'scp') ?? '').split(' ');
   if (!scopes.includes(scope)) return reject(`user token lacks the ${scope} scope`);
-  return accept({ mailbox, kind: 'user', subject: signedIn });
+  return accept({ mailbox, kind: 'user', subject: signedIn, expiresAt });
 }
 
 function stringClaim(payload: JWTPayload, name: string): string | undefined {

@@ -8,7 +8,8 @@ import type { AccountTokens } from '../../auth/account-tokens.js';
 import { RelayError, isRelayError } from '../../errors.js';
 import { fingerprint, type Logger } from '../../log.js';
 import type { SpooledEnvelope } from '../spool/envelope.js';
-import { outcomeOfTokenError, type SendOutcome } from './send-outcome.js';
+import { permanentFailureCode } from './exchange-replies.js';
+import { outcomeOfTokenError, withSendAsFix, type SendOutcome } from './send-outcome.js';
 import { submitToUpstream, type UpstreamTarget } from './upstream-sender.js';
 
 export interface AttemptContext {
@@ -17,6 +18,8 @@ export interface AttemptContext {
   mailbox: string;
   messagePath: string;
   log: Logger;
+  /** A token with less life left is refreshed before it is presented (High Volume Email refuses it: 501 5.5.127). */
+  minTokenLifetimeMs?: number;
 }
 
 export async function deliverOnce(ctx: AttemptContext, envelope: SpooledEnvelope): Promise<SendOutcome> {
@@ -24,19 +27,28 @@ export async function deliverOnce(ctx: AttemptContext, envelope: SpooledEnvelope
   try {
     return await ctx.tokens.withAccessToken(envelope.account, async (token, attempt) => {
       let accessToken: string;
+      let expiresAt: Date;
       try {
-        accessToken = (await token()).token;
+        ({ token: accessToken, expiresAt } = await token());
       } catch (err) {
         return outcomeOfTokenError(err);
       }
+      if (attempt === 1 && ctx.minTokenLifetimeMs && expiresAt.getTime() - Date.now() < ctx.minTokenLifetimeMs) {
+        // Through the one interface's refresh-once rule, so the refresh is shared with every other caller.
+        lastRefusal = 'the token expires too soon for High Volume Email (the relay refreshed it before use)';
+        throw new RelayError('UPSTREAM_TOKEN_REJECTED', lastRefusal);
+      }
       const outcome = await submitToUpstream(ctx.target, { mailbox: ctx.mailbox, accessToken, mailFrom: envelope.mailFrom, rcptTo: envelope.rcptTo, size: envelope.size, messagePath: ctx.messagePath });
-      if (outcome.kind !== 'token-rejected') return outcome;
+      if (outcome.kind !== 'token-rejected') return withSendAsFix(outcome, envelope, ctx.mailbox);
       lastRefusal = outcome.reply;
       if (attempt === 1) ctx.log.warn({ id: envelope.id, account: envelope.account, tokenFingerprint: fingerprint(accessToken), reply: outcome.reply }, 'upstream refused the access token: refreshing it once and trying again');
       throw new RelayError('UPSTREAM_TOKEN_REJECTED', outcome.reply);
     });
   } catch (err) {
-    if (isRelayError(err, 'UPSTREAM_TOKEN_REJECTED')) return { kind: 'temporary', code: 'UPSTREAM_TOKEN_REJECTED', reply: lastRefusal };
+    if (isRelayError(err, 'UPSTREAM_TOKEN_REJECTED')) {
+      const code = permanentFailureCode(lastRefusal) === 'UPSTREAM_TOKEN_EXPIRES_SOON' ? 'UPSTREAM_TOKEN_EXPIRES_SOON' : 'UPSTREAM_TOKEN_REJECTED';
+      return { kind: 'temporary', code, reply: lastRefusal };
+    }
     return outcomeOfTokenError(err);
   }
 }

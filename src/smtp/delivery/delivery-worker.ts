@@ -17,6 +17,7 @@ import { errorFields, type Logger } from '../../log.js';
 import { isDeliverable, type SpooledEnvelope } from '../spool/envelope.js';
 import type { Spool } from '../spool/spool.js';
 import { deliverOnce } from './deliver-once.js';
+import { HVE_MIN_TOKEN_LIFETIME_MS, isHighVolumeEmail } from '../high-volume-email.js';
 import type { AccountTokens, TokenStates } from '../../auth/account-tokens.js';
 import { MailboxPacing } from './mailbox-pacing.js';
 import { isExpired, recordExpiry, recordOutcome, type DeliveryEvent, type OutcomeContext, type RecordedOutcome } from './record-outcome.js';
@@ -28,7 +29,7 @@ export interface DeliveryWorkerOptions {
   /** Tokens (the refresh-once rule inside), and the states that hold and release mail. */
   tokens: AccountTokens & TokenStates;
   /** smtp.upstream, plus optional socket timeouts. */
-  upstream: { host: string; port: number; timeouts?: UpstreamTarget['timeouts'] };
+  upstream: { host: string; port: number; hve?: boolean; timeouts?: UpstreamTarget['timeouts'] };
   /** upstreamTls.extraCaFile's content, or null. */
   extraCaPem: string | null;
   limits: Config['smtp']['delivery'];
@@ -218,7 +219,7 @@ export class DeliveryWorker extends EventEmitter<DeliveryEvents> {
     const outcome: SendOutcome =
       mailbox === null
         ? { kind: 'token-unavailable', code: 'UNKNOWN_ACCOUNT', reply: `account ${envelope.account} is not in the configuration` }
-        : await deliverOnce({ tokens: this.opts.tokens, target, mailbox, messagePath: this.opts.spool.messagePath(id), log: this.log }, envelope);
+        : await deliverOnce({ tokens: this.opts.tokens, target, mailbox, messagePath: this.opts.spool.messagePath(id), log: this.log, ...(isHighVolumeEmail(this.opts.upstream) ? { minTokenLifetimeMs: HVE_MIN_TOKEN_LIFETIME_MS } : {}) }, envelope);
     const recorded = await this.apply(id, recordOutcome(this.outcomeContext, envelope, outcome));
     // The account got its token while this attempt was finding it missing: do not wait for the next sign-in.
     if (recorded.remaining?.state.status === 'held' && (this.acquiredCount.get(envelope.account) ?? 0) !== acquiredBefore) {

@@ -27,6 +27,8 @@ export function replyCode(reply: string | null | undefined): number | null {
 const permanentReplies: ReadonlyArray<{ match: RegExp; code: ErrorCode }> = [
   { match: /SendAsDenied|\b5\.7\.60\b/i, code: 'UPSTREAM_SEND_AS_DENIED' },
   { match: /SubmissionQuotaExceeded/i, code: 'UPSTREAM_QUOTA_EXCEEDED' },
+  { match: /\b5\.5\.127\b|Token will expire soon/i, code: 'UPSTREAM_TOKEN_EXPIRES_SOON' },
+  { match: /\b5\.7\.54\b|non-accepted domain/i, code: 'UPSTREAM_EXTERNAL_RECIPIENT' },
   { match: /SmtpClientAuthentication|\b5\.7\.139\b/i, code: 'UPSTREAM_SMTP_AUTH_DISABLED' },
   { match: /\b5\.7\.30\b|Basic authentication is not supported/i, code: 'UPSTREAM_BASIC_AUTH_REFUSED' },
   { match: /\b5\.7\.57\b/, code: 'UPSTREAM_NOT_AUTHENTICATED' },
@@ -40,11 +42,14 @@ export function permanentFailureCode(reply: string): ErrorCode {
 }
 
 /**
- * A `535` that a fresh token may cure (5.7.3: expired or not yet accepted token). A `535 5.7.139` is a tenant
- * or mailbox setting: refreshing cannot help, it is permanent.
+ * A refusal that a fresh token may cure: `535 5.7.3` (expired or not yet accepted token) and High Volume Email's
+ * `501 5.5.127` (token too close to expiry). A `535 5.7.139` is a tenant or mailbox setting: refreshing cannot
+ * help, it is permanent.
  */
 export function isTokenRejection(reply: string): boolean {
-  return replyCode(reply) === 535 && permanentFailureCode(reply) !== 'UPSTREAM_SMTP_AUTH_DISABLED';
+  const code = permanentFailureCode(reply);
+  if (code === 'UPSTREAM_TOKEN_EXPIRES_SOON') return true;
+  return replyCode(reply) === 535 && code !== 'UPSTREAM_SMTP_AUTH_DISABLED';
 }
 
 /** The operator's sentence for a code. */

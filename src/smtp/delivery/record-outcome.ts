@@ -56,7 +56,7 @@ export async function recordOutcome(ctx: OutcomeContext, envelope: SpooledEnvelo
       await recorder.splitRefused(outcome.rejected, false);
       break;
     case 'permanent':
-      await recorder.bury('permanent-failure', { code: outcome.code, reason: reasonFor(outcome.code), reply: outcome.reply });
+      await recorder.bury('permanent-failure', { code: outcome.code, reason: outcome.reason ?? reasonFor(outcome.code), reply: outcome.reply });
       break;
     case 'temporary':
     case 'token-rejected':

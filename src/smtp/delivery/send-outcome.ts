@@ -21,8 +21,8 @@ export type SendOutcome =
   | { kind: 'token-rejected'; reply: string }
   /** Try again later (4xx, network, TLS, token refresh trouble). `reply` is Exchange's, or the local error text. */
   | { kind: 'temporary'; code: ErrorCode; reply: string }
-  /** Do not repeat as is (5xx, message too large for the upstream). */
-  | { kind: 'permanent'; code: ErrorCode; reply: string }
+  /** Do not repeat as is (5xx, message too large for the upstream). `reason`: the fix with this message's own names, when it has one. */
+  | { kind: 'permanent'; code: ErrorCode; reply: string; reason?: string }
   /** The account has no usable token: wait for a sign-in, do not count an attempt. */
   | { kind: 'token-unavailable'; code: ErrorCode; reply: string };
 
@@ -68,6 +68,23 @@ export function outcomeOfError(err: unknown): SendOutcome {
   if (e.code !== undefined && networkCodes.has(e.code)) return { kind: 'temporary', code: 'UPSTREAM_UNREACHABLE', reply };
   // Unknown: never bury a message on a guess.
   return { kind: 'temporary', code: 'UPSTREAM_UNREACHABLE', reply };
+}
+
+/**
+ * A SendAs refusal names its own fix: the exact grant for this sender and mailbox, or the default policy. At MAIL
+ * FROM (`550 5.7.60`) the envelope sender is the one refused; after the data (`554 5.2.0`) it is the From header,
+ * which under `keep` is the device's sender too.
+ */
+export function withSendAsFix(outcome: SendOutcome, message: { mailFrom: string; account: string }, mailbox: string): SendOutcome {
+  if (outcome.kind !== 'permanent' || outcome.code !== 'UPSTREAM_SEND_AS_DENIED') return outcome;
+  const sender = message.mailFrom || '<sender>';
+  const which = /\b5\.7\.60\b/.test(outcome.reply) ? `the envelope sender ${sender}` : `the From header (the device sent as ${sender})`;
+  const reason =
+    `Exchange refused ${which} for ${mailbox}: the mailbox has no Send As right on it. Fix: use the default ` +
+    `senderPolicy (auto) for account ${message.account} or its device, which sends as ${mailbox} and keeps ${sender} in Reply-To; ` +
+    `or grant it in Exchange Online PowerShell: Add-RecipientPermission -Identity ${sender} -Trustee ${mailbox} -AccessRights SendAs ` +
+    `and add ${sender} to accounts.${message.account}.sendAsGranted. Then \`xoauth2-relay queue retry <id>\`.`;
+  return { ...outcome, reason };
 }
 
 /** The token service refused to give a token (RelayError TOKEN_*), or something failed before sending. */

@@ -114,8 +114,8 @@ test('550 5.7.60 (SendAsDenied) → dead, with the reply and what to do', async 
     const letter = await h.spool.get(id);
     assert.equal(letter?.state.status, 'dead');
     assert.match(letter?.state.lastReply ?? '', /^550 5\.7\.60/);
-    assert.match(letter?.state.lastReason ?? '', /senderPolicy to rewrite-envelope/);
-    assert.match(letter?.state.lastReason ?? '', /Send As/);
+    assert.match(letter?.state.lastReason ?? '', /default senderPolicy \(auto\)/);
+    assert.match(letter?.state.lastReason ?? '', /Add-RecipientPermission -Identity \S+ -Trustee \S+ -AccessRights SendAs/);
     assert.deepEqual(await readFile(h.spool.messagePath(id, 'dead')), h.submitted.get(id));
     assert.deepEqual(await h.spool.list(), []);
   } finally {

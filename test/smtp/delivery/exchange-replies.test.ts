@@ -23,13 +23,16 @@ test('Exchange replies of docs/exchange-online.md §6 get the advice that fits',
   ];
   for (const [reply, code] of table) assert.equal(permanentFailureCode(reply), code, reply);
   assert.match(catalogue.UPSTREAM_SMTP_AUTH_DISABLED.message, /Set-CASMailbox/);
-  assert.match(catalogue.UPSTREAM_SEND_AS_DENIED.message, /rewrite-envelope/);
+  assert.match(catalogue.UPSTREAM_SEND_AS_DENIED.message, /senderPolicy \(auto/);
+  assert.equal(permanentFailureCode('501 5.5.127 Invalid XOAUTH2 auth data - Token will expire soon'), 'UPSTREAM_TOKEN_EXPIRES_SOON');
+  assert.equal(permanentFailureCode('550 5.7.54 SMTP; Unable to relay recipient in non-accepted domain'), 'UPSTREAM_EXTERNAL_RECIPIENT');
 });
 
 test('only a 535 that a fresh token may cure is a token rejection', () => {
   assert.equal(isTokenRejection('535 5.7.3 Authentication unsuccessful'), true);
   assert.equal(isTokenRejection('535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant.'), false);
   assert.equal(isTokenRejection('550 5.7.3 no'), false);
+  assert.equal(isTokenRejection('501 5.5.127 Invalid XOAUTH2 auth data - Token will expire soon'), true, 'HVE: a fresh token cures it');
   assert.equal(replyCode('451 4.7.0 x'), 451);
   assert.equal(replyCode('not a reply'), null);
   assert.equal(replyCode(undefined), null);

@@ -59,6 +59,10 @@ export class TokenServices extends EventEmitter<{ state: [TokenState, string]; r
     }
     const connection = new RedisConnection(config.tokenStore, log);
     const records = new RedisAccountRecords(connection, log);
+    // CLI commands use the services without start(): they too must reach Redis and announce themselves (a sign-in
+    // polled by a CLI `login` is live for the other instances while its heartbeat is).
+    await connection.connect();
+    records.start();
     return new TokenServices({ config, store: createRedisTokenStore(connection, key.key), records, http, log, env, redis: { connection, records } });
   }
 
@@ -91,8 +95,6 @@ export class TokenServices extends EventEmitter<{ state: [TokenState, string]; r
   async start(opts: { watch?: boolean } = {}): Promise<void> {
     const redis = this.shared.redis;
     if (redis) {
-      await redis.connection.connect();
-      redis.records.start();
       // Back after an outage: every account is read again, so each instance shows what the store now says.
       redis.connection.on('reachable', () => {
         for (const service of this.services.values()) service.reloadFromDisk().catch((err: unknown) => this.shared.log.error(errorFields(err), 'could not re-read an account'));

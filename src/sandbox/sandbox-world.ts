@@ -30,6 +30,8 @@ export interface SandboxWorldOptions {
   /** Written into `dir` right after it is made, so a later start knows the directory is its own to wipe. */
   marker?: { name: string; text: string };
   logger?: Logger;
+  /** Passed to the sandbox mailbox (simultaneous POP3/IMAP connections per listener). */
+  mailboxMaxConnections?: number;
 }
 
 export interface SandboxWorld {
@@ -58,6 +60,7 @@ export async function startSandboxWorld(opts: SandboxWorldOptions): Promise<Sand
       audiences: ['https://outlook.office.com', 'https://outlook.office365.com'],
     },
     maildir: join(opts.dir, 'mailbox'),
+    ...(opts.mailboxMaxConnections ? { maxConnections: opts.mailboxMaxConnections } : {}),
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
   const base = sandboxConfig({ stateDir: join(opts.dir, 'state'), authorityHost: sim.url, extraCaFile: caFile });

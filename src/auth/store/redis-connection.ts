@@ -60,8 +60,15 @@ export class RedisConnection extends EventEmitter<{ reachable: []; unreachable: 
     return this.everUp;
   }
 
-  /** Starts connecting; resolves when connected or after the first failure (the relay starts either way). */
-  async connect(): Promise<void> {
+  /** Starts connecting (once); resolves when connected or after the first failure (the relay starts either way). */
+  connect(): Promise<void> {
+    this.connecting ??= this.firstConnect();
+    return this.connecting;
+  }
+
+  private connecting: Promise<void> | null = null;
+
+  private async firstConnect(): Promise<void> {
     await Promise.all(
       [this.client, this.subscriber].map((c) =>
         c.connect().catch((err: unknown) => this.log.warn({ ...errorFields(err), store: this.where }, 'the token store (Redis) cannot be reached yet: retrying; not ready until it answers')),

@@ -42,6 +42,8 @@ export interface SandboxMailboxOptions {
    * (RFC 9051 §5.4 asks at least 30 minutes of IMAP; a sandbox needs neither that long).
    */
   idleTimeoutMs?: number;
+  /** Simultaneous POP3 and IMAP connections each listener takes (default 100; the cluster test lifts it). */
+  maxConnections?: number;
 }
 
 /** A running sandbox mailbox. */
@@ -91,13 +93,13 @@ export async function startSandboxMailbox(opts: SandboxMailboxOptions): Promise<
     control = await startControlApi(rules, { host, port: opts.controlPort ?? 0, logger });
     const pop3Context = { tokens, maildir, locks: new MaildropLocks(), logger };
     listeners.push(await startTlsListener({
-      host, port: opts.pop3Port ?? 0, tls: opts.tls, protocol: 'pop3', logger, idleTimeoutMs,
+      host, port: opts.pop3Port ?? 0, tls: opts.tls, protocol: 'pop3', logger, idleTimeoutMs, maxConnections: opts.maxConnections,
       idleReply: '-ERR Autologout; idle for too long.',
       session: (socket, id) => runPop3Session(socket, pop3Context, id),
     }));
     const imapContext = { tokens, maildir, uids: new ImapUidRegistry(), logger };
     listeners.push(await startTlsListener({
-      host, port: opts.imapPort ?? 0, tls: opts.tls, protocol: 'imap', logger, idleTimeoutMs,
+      host, port: opts.imapPort ?? 0, tls: opts.tls, protocol: 'imap', logger, idleTimeoutMs, maxConnections: opts.maxConnections,
       idleReply: '* BYE Autologout; idle for too long.',
       session: (socket, id) => runImapSession(socket, imapContext, id),
     }));

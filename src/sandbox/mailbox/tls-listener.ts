@@ -18,6 +18,8 @@ export interface TlsListenerOptions {
   /** Closes a connection with no traffic for this long; `idleReply` is sent first when given. */
   idleTimeoutMs: number;
   idleReply?: string;
+  /** Simultaneous connections taken (default 100), like a server's own limit. */
+  maxConnections?: number | undefined;
   logger: Logger;
   /** Runs one session; the socket is destroyed when it settles. */
   session(socket: TLSSocket, connectionId: string): Promise<void>;
@@ -41,7 +43,7 @@ export async function startTlsListener(opts: TlsListenerOptions): Promise<TlsLis
     minVersion: 'TLSv1.2', // as Exchange Online
     handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
   });
-  server.maxConnections = MAX_CONNECTIONS;
+  server.maxConnections = opts.maxConnections ?? MAX_CONNECTIONS;
   // A failed handshake (wrong CA, plain text on a TLS port) is the client's problem: log, don't crash.
   server.on('tlsClientError', (err) => opts.logger.debug({ protocol: opts.protocol, ...errorFields(err) }, 'TLS handshake failed'));
   server.on('secureConnection', (socket: TLSSocket) => {

@@ -22,6 +22,7 @@ PACKAGES=(
   fonts-dejavu-core # a known font for Chromium, so the admin page screenshots look the same on every machine
   systemd           # systemd-analyze verify and systemd-sysusers for the packaging tests (nothing is started)
   redis-server      # shared token store tests: the tests start their own redis-server on a loopback port
+  haproxy           # the high-availability example's haproxy.cfg is checked with `haproxy -c` (nothing is started)
   tmux              # a real terminal for the hash-password prompt test (hidden input, visible prompt)
 )
 # ---------------------------------------------------------------------------------------------------------------

@@ -143,10 +143,11 @@ function sessionMinutes(opts: AdminServerOptions): number {
 
 /** Finds the route, admits the request at the route's level, runs it, and turns failures into answers. */
 async function dispatch(routes: Route[], access: AccessPolicy, sessions: AdminSessions, log: Logger, req: IncomingMessage, res: ServerResponse, secureCookies: boolean): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://admin.invalid');
-  const ex: Exchange = { req, res, url, params: [], fields: {}, session: null, wantsHtml: wantsHtml(req) };
+  const url = requestTarget(req.url);
+  const ex: Exchange = { req, res, url: url ?? new URL('http://admin.invalid/'), params: [], fields: {}, session: null, wantsHtml: wantsHtml(req) };
   let admitted = false;
   try {
+    if (!url) throw new HttpProblem(400, 'malformed request target');
     const matching = routes.filter((r) => r.path.test(url.pathname));
     const route = matching.find((r) => r.method === req.method || (req.method === 'HEAD' && r.method === 'GET'));
     if (!route) throw new HttpProblem(matching.length > 0 ? 405 : 404, matching.length > 0 ? 'method not allowed' : 'no such page');
@@ -163,6 +164,18 @@ async function dispatch(routes: Route[], access: AccessPolicy, sessions: AdminSe
       return;
     }
     answerFailure(ex, err, admitted, log);
+  }
+}
+
+/**
+ * The request's URL, or null when it has none: `//` or `/\\` read as a scheme-relative URL with no host make
+ * `new URL` throw (found by the admin routing fuzz: the connection was dropped and logged as an internal error).
+ */
+function requestTarget(target: string | undefined): URL | null {
+  try {
+    return new URL(target ?? '/', 'http://admin.invalid');
+  } catch {
+    return null;
   }
 }
 

@@ -44,7 +44,15 @@ export function checkConfigFile(path: string, env: NodeJS.ProcessEnv = process.e
 export function checkConfigText(text: string, path: string, env: NodeJS.ProcessEnv = process.env): CheckResult {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) return { ok: false, path, problems: [yamlSyntaxProblem(doc.errors, text)] };
-  const input: unknown = doc.toJS() ?? {};
+  let input: unknown;
+  try {
+    input = doc.toJS() ?? {};
+  } catch (err) {
+    // toJS throws for an alias without its anchor (`*x`) or one expanded past yaml's limit (a billion laughs),
+    // which the parser does not report as errors: one problem like a syntax error, never an internal error.
+    const message = err instanceof Error ? err.message : String(err);
+    return { ok: false, path, problems: [{ path: '(syntax) the file', shown: undefined, message, hint: 'define each anchor (&name) before its aliases (*name), and do not nest aliases to blow the file up' }] };
+  }
   const parsed = configSchema.safeParse(input);
   const problems = [...(parsed.success ? [] : problemsFromIssues(input, parsed.error.issues)), ...relationProblems(input)];
   if (!parsed.success || problems.length > 0) return { ok: false, path, problems };

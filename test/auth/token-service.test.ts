@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { TokenServices } from '../../src/auth/token-services.js';
 import type { TokenState } from '../../src/auth/token-state.js';
+import { nextState, signIn, tokenWorld } from './support/token-world.js';
 import { isRelayError } from '../../src/errors.js';
 import { createPki } from '../../src/sandbox/pki.js';
 import { SANDBOX_MAILBOX } from '../../src/sandbox/sandbox-config.js';
@@ -18,34 +19,7 @@ const secretsSeen = new Set<string>();
 after(() => Promise.all(envs.map((e) => e.close())));
 
 
-async function world(opts: Parameters<typeof startSandboxEnv>[0] = {}): Promise<{ env: SandboxEnv; services: TokenServices }> {
-  const env = await startSandboxEnv({ sim: { pollIntervalSec: 1, ...opts.sim }, config: opts.config });
-  envs.push(env);
-  const services = await TokenServices.create(env.config, env.logger, { ...process.env, XOAUTH2_RELAY_KEY: 'ab'.repeat(32) });
-  await services.start();
-  return { env, services };
-}
-
-function nextState(services: TokenServices, account: string, wanted: TokenState['state']): Promise<TokenState> {
-  return new Promise((resolve) => {
-    const s = services.get(account);
-    const on = (state: TokenState) => {
-      if (state.state === wanted) {
-        s.off('state', on);
-        resolve(state);
-      }
-    };
-    s.on('state', on);
-  });
-}
-
-async function signIn(env: SandboxEnv, services: TokenServices, account = 'scanner'): Promise<void> {
-  const acquired = nextState(services, account, 'acquired');
-  const prompt = await services.get(account).startDeviceCode();
-  assert.equal(services.get(account).state.state, 'waiting-authorization');
-  env.sim.approve(prompt.userCode, SANDBOX_MAILBOX);
-  await acquired;
-}
+const world = (opts: Parameters<typeof tokenWorld>[1] = {}) => tokenWorld(envs, opts);
 
 /** All refresh-token secrets in the decrypted MSAL cache of an account. */
 async function storedRefreshTokens(services: TokenServices, env: SandboxEnv): Promise<string[]> {

@@ -70,55 +70,50 @@ async function signInThrough(name: Name): Promise<void> {
   assert.equal(await run.exit, 0, run.stderr());
 }
 
-/** A device's IMAP LOGIN and LOGOUT: resolves with the relay's tagged answer to LOGIN. */
-function imapLogin(port: number): Promise<string> {
+/** A line-by-line dialogue with a device port: `onLine` answers each line and says when the result is known. */
+function dialogue(port: number, onLine: (line: string, socket: Socket) => string | null): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port });
     let buffer = '';
-    let greeted = false;
-    socket.setTimeout(90_000, () => socket.destroy(new Error('imap timeout')));
+    socket.setTimeout(90_000, () => socket.destroy(new Error('timeout')));
     socket.on('data', (d: Buffer) => {
       buffer += d.toString('latin1');
-      while (buffer.includes('\r\n')) {
-        const i = buffer.indexOf('\r\n');
-        const line = buffer.slice(0, i);
+      for (let i = buffer.indexOf('\r\n'); i >= 0; i = buffer.indexOf('\r\n')) {
+        const result = onLine(buffer.slice(0, i), socket);
         buffer = buffer.slice(i + 2);
-        if (!greeted && line.startsWith('* OK')) {
-          greeted = true;
-          socket.write(`a1 LOGIN mfp ${PASSWORD}\r\n`);
-        } else if (line.startsWith('a1 ')) {
-          socket.end('a2 LOGOUT\r\n');
-          resolve(line.slice(3));
-        }
+        if (result !== null) resolve(result);
       }
     });
     socket.on('error', reject);
   });
 }
 
+/** A device's IMAP LOGIN and LOGOUT: resolves with the relay's tagged answer to LOGIN. */
+function imapLogin(port: number): Promise<string> {
+  let greeted = false;
+  return dialogue(port, (line, socket) => {
+    if (!greeted && line.startsWith('* OK')) {
+      greeted = true;
+      socket.write(`a1 LOGIN mfp ${PASSWORD}\r\n`);
+    }
+    if (!line.startsWith('a1 ')) return null;
+    socket.end('a2 LOGOUT\r\n');
+    return line.slice(3);
+  });
+}
+
 /** A device's POP3 login (USER/PASS) and QUIT: resolves with the relay's answer to PASS. */
 function pop3Login(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    let buffer = '';
-    let step = 0;
-    socket.setTimeout(60_000, () => socket.destroy(new Error('pop3 timeout')));
-    socket.on('data', (d: Buffer) => {
-      buffer += d.toString('latin1');
-      while (buffer.includes('\r\n')) {
-        const i = buffer.indexOf('\r\n');
-        const line = buffer.slice(0, i);
-        buffer = buffer.slice(i + 2);
-        if (step === 0) socket.write('USER mfp\r\n');
-        else if (step === 1) socket.write(`PASS ${PASSWORD}\r\n`);
-        else if (step === 2) {
-          socket.end('QUIT\r\n');
-          resolve(line);
-        }
-        step += 1;
-      }
-    });
-    socket.on('error', reject);
+  let step = 0;
+  return dialogue(port, (line, socket) => {
+    step += 1;
+    if (step === 1) socket.write('USER mfp\r\n');
+    else if (step === 2) socket.write(`PASS ${PASSWORD}\r\n`);
+    else if (step === 3) {
+      socket.end('QUIT\r\n');
+      return line;
+    }
+    return null;
   });
 }
 

@@ -17,7 +17,7 @@ import type { TokenState, TokenStateName } from '../auth/token-state.js';
 import type { DeliveryEvent, DeliveryWorker } from '../smtp/delivery/index.js';
 import type { MessageStatus, Spool, SpooledEnvelope } from '../smtp/spool/index.js';
 
-import type { ListenerMetrics, ListenerProtocol } from '../transport/listener-metrics.js';
+import type { ConnectionRefusal, ListenerMetrics, ListenerProtocol, LoginRefusal } from '../transport/listener-metrics.js';
 
 export type { ListenerProtocol };
 
@@ -87,12 +87,16 @@ export class RelayMetrics implements ListenerMetrics {
     },
   });
   private readonly authFailures = this.counter('auth_failures_total', 'Failed device logins (wrong user name or password, or refused source address)', ['protocol']);
+  private readonly loginRefusals = this.counter('logins_refused_total', 'Device logins refused without a password check: reason=throttled (failed-login back-off), reason=busy (verification queue full)', ['protocol', 'reason']);
+  private readonly connectionRefusals = this.counter('connections_refused_total', 'Device connections refused or ended before login: reason=listener-full, address-full, too-many-commands', ['protocol', 'reason']);
 
   constructor(opts: RelayMetricsOptions = {}) {
     this.now = opts.now ?? Date.now;
     for (const protocol of ['smtp', 'imap', 'pop3'] as const) {
       this.sessions.set({ protocol }, 0);
       this.authFailures.inc({ protocol }, 0);
+      for (const reason of ['throttled', 'busy'] as const) this.loginRefusals.inc({ protocol, reason }, 0);
+      for (const reason of ['listener-full', 'address-full', 'too-many-commands'] as const) this.connectionRefusals.inc({ protocol, reason }, 0);
     }
     this.defineScrapeGauges();
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
@@ -151,6 +155,16 @@ export class RelayMetrics implements ListenerMetrics {
   /** A device login was refused (wrong credentials, or an address no device may use). */
   authFailed(protocol: ListenerProtocol): void {
     this.authFailures.inc({ protocol });
+  }
+
+  /** A device login was refused before its password was checked. */
+  loginRefused(protocol: ListenerProtocol, reason: LoginRefusal): void {
+    this.loginRefusals.inc({ protocol, reason });
+  }
+
+  /** A device connection was refused, or ended before login for sending too many commands. */
+  connectionRefused(protocol: ListenerProtocol, reason: ConnectionRefusal): void {
+    this.connectionRefusals.inc({ protocol, reason });
   }
 
   /** A refresh failed. Grant failures are counted from state changes already; transient ones need this call. */

@@ -155,6 +155,7 @@ export class SmtpListener {
     if (!admission.admitted) {
       const code = admission.full === 'listener' ? 'LISTENER_BUSY' : 'TOO_MANY_CONNECTIONS';
       this.log.info({ remote, open: admission.open, errorCode: code }, `refused: too many connections ${admission.full === 'listener' ? 'on this listener' : 'from this address'}`);
+      this.metrics.connectionRefused?.('smtp', admission.full === 'listener' ? 'listener-full' : 'address-full');
       return cb(replyError(code));
     }
     const release = admission.release;
@@ -171,13 +172,17 @@ export class SmtpListener {
   private async onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, cb: (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void): Promise<void> {
     const remote = session.remoteAddress;
     const username = auth.username ?? '';
-    if (this.o.throttle.blockedFor(remote, username) > 0) return cb(replyError('AUTH_THROTTLED'));
+    if (this.o.throttle.blockedFor(remote, username) > 0) {
+      this.metrics.loginRefused?.('smtp', 'throttled');
+      return cb(replyError('AUTH_THROTTLED'));
+    }
     let device: Device | null;
     try {
       device = await this.o.devices.login(username, auth.password ?? '', remote);
     } catch (err) {
       if (!isRelayError(err, 'AUTH_BUSY')) throw err;
       this.log.info({ remote, errorCode: err.code }, `device login not checked: ${err.message}`);
+      this.metrics.loginRefused?.('smtp', 'busy');
       return cb(replyError('AUTH_BUSY'));
     }
     if (!device) {

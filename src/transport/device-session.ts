@@ -155,6 +155,7 @@ export class DeviceSession implements RegisteredSession {
   tooManyCommands(): boolean {
     this.commands += 1;
     if (this.commands <= this.ctx.limits.maxCommandsBeforeLogin) return false;
+    this.ctx.metrics?.connectionRefused?.(this.protocol, 'too-many-commands');
     this.refuse(new RelayError('TOO_MANY_COMMANDS', `${this.commands} commands before login`));
     return true;
   }
@@ -203,7 +204,9 @@ export class DeviceSession implements RegisteredSession {
 
   /** Milliseconds a login from this address (and, when known, for this user name) must still wait. */
   loginBlockedFor(username?: string): number {
-    return this.ctx.throttle.blockedFor(this.remote, username);
+    const waitMs = this.ctx.throttle.blockedFor(this.remote, username);
+    if (waitMs > 0) this.ctx.metrics?.loginRefused?.(this.protocol, 'throttled');
+    return waitMs;
   }
 
   /**
@@ -213,12 +216,15 @@ export class DeviceSession implements RegisteredSession {
    */
   async authenticateDevice(username: string, password: string): Promise<Device> {
     const { throttle, devices } = this.ctx;
-    const waitMs = throttle.blockedFor(this.remote, username);
+    const waitMs = this.loginBlockedFor(username);
     if (waitMs > 0) throw new RelayError('AUTH_THROTTLED', `${Math.ceil(waitMs / 1000)} s left for ${this.remote}`);
     this.socket.setTimeout(0); // scrypt takes a moment; the device is waiting for us, not idle
     let device: Device | null;
     try {
       device = await devices.login(username, password, this.remote);
+    } catch (err) {
+      if (isRelayError(err, 'AUTH_BUSY')) this.ctx.metrics?.loginRefused?.(this.protocol, 'busy');
+      throw err;
     } finally {
       this.armPreAuthTimer();
     }

@@ -4,10 +4,17 @@
  */
 export type ListenerProtocol = 'smtp' | 'imap' | 'pop3';
 
+/** Why a login was not checked: the back-off refused it, or the verification queue was full. */
+export type LoginRefusal = 'throttled' | 'busy';
+/** Why a connection was refused or ended before login. */
+export type ConnectionRefusal = 'listener-full' | 'address-full' | 'too-many-commands';
+
 export interface ListenerMetrics {
   sessionOpened(protocol: ListenerProtocol): void;
   sessionClosed(protocol: ListenerProtocol): void;
   authFailed(protocol: ListenerProtocol): void;
+  loginRefused?(protocol: ListenerProtocol, reason: LoginRefusal): void;
+  connectionRefused?(protocol: ListenerProtocol, reason: ConnectionRefusal): void;
 }
 
 export const noListenerMetrics: ListenerMetrics = {

@@ -154,6 +154,7 @@ export class ProxyListener {
         ? new RelayError('LISTENER_BUSY', `${admission.open} open on the listener`)
         : new RelayError('TOO_MANY_CONNECTIONS', `${admission.open} open from ${remote}`);
       this.log.info({ remote, errorCode: err.code }, `connection refused: ${err.message}`);
+      this.o.metrics?.connectionRefused?.(this.protocol.name, admission.full === 'listener' ? 'listener-full' : 'address-full');
       socket.on('error', () => undefined);
       socket.end(`${this.protocol.untagged(err.replyFor(this.protocol.name))}\r\n`);
       setTimeout(() => socket.destroy(), 1000).unref();

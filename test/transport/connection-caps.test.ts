@@ -9,12 +9,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RelayMetrics } from '../../src/admin/metrics.js';
 import { DeviceDirectory } from '../../src/auth/device-directory.js';
 import { FailureThrottle } from '../../src/auth/failure-throttle.js';
 import { configSchema } from '../../src/config/schema.js';
 import { createLogger } from '../../src/log.js';
 import { SmtpListener } from '../../src/smtp/listener.js';
 import { Spool } from '../../src/smtp/spool/index.js';
+import { parsePrometheusText, valueOf } from '../admin/support/prometheus-text.js';
 import { LineClient } from '../support/peers/line-client.js';
 import { closedByRelay, useFrontHarness } from './support/front-harness.js';
 
@@ -30,10 +32,14 @@ async function smtpListener(smtp: Record<string, unknown>) {
     smtp: { listen: [{ host: '127.0.0.1', port: 0 }], ...smtp },
   });
   const spool = await Spool.open(dir, {});
-  const listener = new SmtpListener({ config, listen: config.smtp.listen[0]!, devices: new DeviceDirectory(config.devices), throttle: new FailureThrottle(), tls: null, sink: spool, logger: createLogger({ level: 'silent' }) });
+  const metrics = new RelayMetrics({ processMetrics: false });
+  const listener = new SmtpListener({ config, listen: config.smtp.listen[0]!, devices: new DeviceDirectory(config.devices), throttle: new FailureThrottle(), tls: null, sink: spool, logger: createLogger({ level: 'silent' }), metrics });
   const port = await listener.listen();
   return {
     port,
+    async refused(reason: string) {
+      return valueOf(parsePrometheusText((await metrics.exposition()).body), 'xoauth2_relay_connections_refused_total', { protocol: 'smtp', reason });
+    },
     async close() {
       await listener.close();
       await rm(dir, { recursive: true, force: true });
@@ -93,6 +99,7 @@ describe('per-listener connection cap', () => {
       const again = await firstLine(smtp.port, '127.0.4.99');
       sockets.push(again.socket);
       assert.match(again.line, /^220 /);
+      assert.equal(await smtp.refused('listener-full'), 1, 'counted in /metrics');
     } finally {
       for (const s of sockets) s.destroy();
       await smtp.close();

@@ -64,7 +64,7 @@ export const catalogue = {
   },
   TOKEN_REFRESH_FAILED: {
     kind: 'identity',
-    message: 'the identity platform could not be reached or failed (the token is kept; retrying with back-off)',
+    message: 'no token could be obtained from the identity platform just now',
     replies: { smtp: '451 4.4.3 Relay cannot reach the identity platform, try again later', imap: 'NO [UNAVAILABLE] Relay cannot reach the identity platform, try again later', pop3: '-ERR [SYS/TEMP] Relay cannot reach the identity platform, try again later' },
   },
   DEVICE_CODE_EXPIRED: { kind: 'identity', message: 'the device code expired before anyone signed in: start the sign-in again' },

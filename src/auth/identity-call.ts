@@ -14,6 +14,8 @@ export interface IdentityCall {
   httpStatus: number | null;
   /** Set by the cache plugin when it refused to write because the generation moved on. */
   fenced: boolean;
+  /** The last network failure the network client saw (msal-node wraps some, e.g. discovery, without their cause). */
+  networkFailure?: string | null;
 }
 
 export const identityCalls = new AsyncLocalStorage<IdentityCall>();

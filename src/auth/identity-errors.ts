@@ -90,6 +90,8 @@ export interface ClassifyContext {
   httpStatus?: number | null;
   /** The identity host, for network failures. */
   host?: string;
+  /** What the network client saw fail (DNS, refused, timeout, certificate), when msal-node's error hides it. */
+  networkFailure?: string | null;
 }
 
 /** Classifies anything msal-node threw (or a network error) into the table's classes. */
@@ -111,7 +113,7 @@ export function classifyIdentityError(err: unknown, ctx: ClassifyContext = {}): 
   }
   // 2. Network failures: MSAL's own code, with the cause in words.
   if (error === 'network_error' || error === 'endpoints_resolution_error' || error === 'openid_config_error') {
-    return { class: 'transient', reason: describeNetworkFailure(text, ctx.host), error, aadsts };
+    return { class: 'transient', reason: describeNetworkFailure(ctx.networkFailure ?? text, ctx.host), error, aadsts };
   }
   // 3. How a sign-in ended.
   const ending = signInEndings[error];

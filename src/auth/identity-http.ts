@@ -36,7 +36,11 @@ export function createIdentityHttpClient(opts: IdentityHttpOptions = {}): INetwo
         timeout: timeout ?? defaultTimeout,
       });
       req.on('timeout', () => req.destroy(new Error('Request timeout')));
-      req.on('error', (err) => reject(networkError(err)));
+      req.on('error', (err) => {
+        const call = identityCalls.getStore();
+        if (call) call.networkFailure = `${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`.trim();
+        reject(networkError(err));
+      });
       req.on('response', (res) => {
         // The status is what tells a passing failure (5xx, 429) from a refusal, and MSAL does not keep it on
         // every error it throws: the token service reads it from the call's context (identity-call.ts).

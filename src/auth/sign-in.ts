@@ -8,7 +8,7 @@ import { PublicClientApplication, type AuthenticationResult, type DeviceCodeRequ
 type DeviceCodeResponse = Parameters<DeviceCodeRequest['deviceCodeCallback']>[0];
 import { RelayError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { classifyIdentityError, type IdentityFailure } from './identity-errors.js';
+import type { IdentityFailure } from './identity-errors.js';
 import type { MsalApp } from './msal-app.js';
 
 export interface DeviceCodePrompt {
@@ -42,6 +42,8 @@ export class SignIn {
     private readonly app: () => MsalApp,
     private readonly scopes: readonly string[],
     private readonly log: Logger,
+    /** The token service's reading of a failure (it knows the host and what the network client saw). */
+    private readonly classify: (err: unknown) => IdentityFailure,
   ) {}
 
   get active(): boolean {
@@ -90,7 +92,7 @@ export class SignIn {
         .catch((err: unknown) => {
           if (this.running === run) this.running = null;
           if (request.cancel) return; // superseded or logged out: not a failure to show
-          const failure = classifyIdentityError(err);
+          const failure = this.classify(err);
           if (!prompted) {
             rejectPrompt(new RelayError(failure.class === 'grant' ? 'SIGN_IN_FAILED' : 'TOKEN_REFRESH_FAILED', failure.reason, { cause: err }));
             return;
@@ -124,7 +126,7 @@ export class SignIn {
         limit,
       ]);
     } catch (err) {
-      const failure: IdentityFailure = err instanceof RelayError ? { class: 'expired', reason: err.message, error: err.code, aadsts: null } : classifyIdentityError(err);
+      const failure: IdentityFailure = err instanceof RelayError ? { class: 'expired', reason: err.message, error: err.code, aadsts: null } : this.classify(err);
       if (!run.cancel) opts.onFailure(failure);
       this.log.debug({ error: failure.error }, 'browser sign-in ended without a token');
       throw err instanceof RelayError ? err : new RelayError('SIGN_IN_FAILED', failure.reason, { cause: err });

@@ -86,7 +86,7 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string]; re
     this.app = opts.createApp();
     this.log = opts.logger.child({ account: opts.name });
     this.now = opts.now ?? Date.now;
-    this.signIn = new SignIn(() => this.app, delegatedScopes, this.log);
+    this.signIn = new SignIn(() => this.app, delegatedScopes, this.log, (err) => this.classify(err));
   }
 
   get state(): TokenState {
@@ -200,6 +200,12 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string]; re
     return this.refresh('rejected');
   }
 
+  /** A failure read with what this operation's context saw (HTTP status, network cause) and the identity host. */
+  private classify(err: unknown): IdentityFailure {
+    const call = identityCalls.getStore();
+    return classifyIdentityError(err, { httpStatus: call?.httpStatus ?? null, networkFailure: call?.networkFailure ?? null, ...(this.opts.identityHost ? { host: this.opts.identityHost } : {}) });
+  }
+
   private get marginMs(): number {
     return this.opts.settings.refreshBeforeExpirySeconds * 1000;
   }
@@ -238,7 +244,7 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string]; re
           if (isStoreFailure(err)) this.onStoreUnreadable(err);
           throw err;
         }
-        return this.onRefreshFailure(classifyIdentityError(err, { httpStatus: call.httpStatus, ...(this.opts.identityHost ? { host: this.opts.identityHost } : {}) }), err);
+        return this.onRefreshFailure(this.classify(err), err);
       }
     });
   }

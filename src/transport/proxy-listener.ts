@@ -97,6 +97,9 @@ export class ProxyListener {
       ...(o.metrics ? { metrics: o.metrics } : {}),
     };
     this.server = this.createServer();
+    // accept() counts a socket only once its TLS handshake is done (implicit TLS); this backstop bounds those still
+    // in it (Node closes a new socket at once past maxConnections).
+    this.server.maxConnections = 2 * limits.maxConnectionsPerListener;
   }
 
   /** Starts listening; resolves the port (useful with port 0). */

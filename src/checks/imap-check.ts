@@ -24,7 +24,11 @@ async function attempt(o: ImapCheckOptions, mailbox: string, accessToken: string
     greetingTimeout: 15_000,
   });
   client.on('error', () => undefined); // reported through the rejected promise below
-  await client.connect();
+  // A refused login leaves imapflow's socket open: close it, or a CLI process (doctor, test) never exits.
+  await client.connect().catch((err: unknown) => {
+    client.close();
+    throw err;
+  });
   try {
     const inbox = await client.mailboxOpen('INBOX', { readOnly: true });
     return `${o.host}:${o.port} accepted AUTHENTICATE XOAUTH2 for ${mailbox}; INBOX has ${inbox.exists} message${inbox.exists === 1 ? '' : 's'}`;

@@ -1,5 +1,6 @@
 /** `xoauth2-relay check-config`: every problem in the config at once, each with key, value and fix. */
 import { checkConfigFile, configPath } from '../config/load.js';
+import { deprecationNotes } from '../config/deprecations.js';
 import { formatProblem } from '../config/problems.js';
 import { exitCodes } from './exit-codes.js';
 import type { GlobalOptions } from './context.js';
@@ -21,5 +22,6 @@ export function checkConfigCommand(opts: GlobalOptions): number {
     `${path}: OK\n  accounts: ${Object.entries(c.accounts).map(([n, a]) => `${n} (${a.mailbox}, ${a.flow})`).join(', ')}\n` +
       `  devices: ${c.devices.length}\n  listeners: ${listeners || 'none'}\n  admin: ${c.admin.listen}\n  state: ${c.stateDir}\n`,
   );
+  for (const note of deprecationNotes(c)) process.stdout.write(`  deprecated: ${note}\n`);
   return exitCodes.ok;
 }

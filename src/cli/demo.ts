@@ -3,6 +3,7 @@
  * XOAUTH2-only mailbox), runs the real relay against it, walks through the device-code sign-in, relays a
  * test scan, and then waits for the newcomer's own scans. No Microsoft tenant involved.
  */
+import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { join, resolve } from 'node:path';
 import nodemailer from 'nodemailer';
@@ -39,6 +40,14 @@ function refuse(problem: string, code: number): number {
   return code;
 }
 const DEVICE_PASSWORD = 'demo';
+
+/** The From and Reply-To of a stored message (the header block only). */
+async function senderHeaders(file: string): Promise<{ from: string; replyTo: string }> {
+  const text = await readFile(file, 'latin1');
+  const head = text.slice(0, Math.max(0, text.search(/\r?\n\r?\n/))).replace(/\r?\n[ \t]+/g, ' ');
+  const field = (name: string) => new RegExp(`^${name}:[ \t]*(.*)$`, 'im').exec(head)?.[1]?.trim() ?? '(none)';
+  return { from: field('From'), replyTo: field('Reply-To') };
+}
 
 export async function demoCommand(opts: DemoOptions): Promise<number> {
   const smtpPort = portOption('smtp-port', opts.smtpPort);
@@ -123,8 +132,11 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
   say('Step 2: a device sends a scan with plain SMTP; the relay spools it and delivers it with XOAUTH2.');
   const before = (await world.mailbox.messages(SANDBOX_MAILBOX)).length;
   const device = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true });
+  // Its From is fixed and foreign, as on most scanners: Exchange would refuse it (554 5.2.0 SendAsDenied) unless the
+  // relay's default sender policy puts the mailbox in From and keeps the original in Reply-To.
+  const deviceFrom = '"Floor 2 Scanner" <noreply@printer.local>';
   await device.sendMail({
-    from: 'scanner@printer.local',
+    from: deviceFrom,
     to: SANDBOX_MAILBOX,
     subject: 'Scan from demo-scanner',
     text: 'Your scan is attached.',
@@ -136,7 +148,12 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
     say(`  ✘ the test scan did not arrive within 30 s: see ${logFile}`);
     return stop(exitCodes.failed);
   }
-  say(`  ✔ scan relayed: it is in the sandbox mailbox: ${join(dir, 'mailbox', SANDBOX_MAILBOX, 'new', arrived.file)}`);
+  const arrivedFile = join(dir, 'mailbox', SANDBOX_MAILBOX, 'new', arrived.file);
+  say(`  ✔ scan relayed: it is in the sandbox mailbox: ${arrivedFile}`);
+  const headers = await senderHeaders(arrivedFile);
+  say(`    the device said  From: ${deviceFrom}`);
+  say(`    it arrived with  From: ${headers.from}   Reply-To: ${headers.replyTo}`);
+  say('    (senderPolicy auto: the mailbox sends, replies still reach the original sender)');
   say();
   say('Step 3: an email-to-print device fetches it with plain POP3 (USER/PASS); the relay logs in upstream with XOAUTH2.');
   try {

@@ -100,7 +100,7 @@ const device = z
     passwordHash: z.string().nullable().default(null).meta({ description: 'scrypt hash of the device password, made with `xoauth2-relay hash-password`', secret: true, example: 'scrypt$32768$8$1$…' }),
     account: z.string().meta({ description: 'account (key under `accounts`) whose mailbox this device uses', example: 'scanner' }),
     allowedSenders: z.array(z.string().min(1)).default([]).meta({ description: 'SMTP: envelope senders this device may use (addresses, or @domain for a whole domain; empty: any)' }),
-    senderPolicy: z.enum(['auto', 'keep']).optional().meta({ description: 'SMTP: this device\'s sender policy, overriding its account\'s senderPolicy (absent: the account\'s)' }),
+    senderPolicy: z.enum(['auto', 'keep']).nullish().meta({ description: 'SMTP: this device\'s sender policy, overriding its account\'s senderPolicy (null or absent: the account\'s)' }),
     allowedRecipientDomains: z.array(z.string().min(1)).default([]).meta({ description: 'SMTP: domains this device may send to (empty: any)' }),
     allowFrom: z
       .array(z.string().refine((v) => parseCidr(v) !== null, { message: 'not an address or CIDR range' }).meta({ hint: 'write an address (192.168.10.50) or a range (192.168.10.0/24, fd00::/64)' }))

@@ -20,7 +20,12 @@ test('demo: sign-in, a relayed test scan fetched back over POP3 through the rela
     assert.equal(health.status, 200);
     await demo.waitFor(/✔ token acquired for scanner@sandbox\.test/);
     const [, firstFile] = await demo.waitFor(/✔ scan relayed: it is in the sandbox mailbox: (\S+)/);
-    assert.match(await readFile(firstFile!, 'utf8'), /Subject: Scan from demo-scanner/);
+    const delivered = await readFile(firstFile!, 'utf8');
+    assert.match(delivered, /Subject: Scan from demo-scanner/);
+    // The scanner's foreign From went out as the mailbox; the original is where replies go.
+    assert.match(delivered, /^From: "?Floor 2 Scanner"? <scanner@sandbox\.test>\r?$/m);
+    assert.match(delivered, /^Reply-To: "?Floor 2 Scanner"? <noreply@printer\.local>\r?$/m);
+    await demo.waitFor(/it arrived with  From: "?Floor 2 Scanner"? <scanner@sandbox\.test>   Reply-To: "?Floor 2 Scanner"? <noreply@printer\.local>/);
     await demo.waitFor(/✔ fetched through the relay: Subject: Scan from demo-scanner/);
     const [, curl] = await demo.waitFor(/(printf .* -T -)\n/);
     assert.match(curl!, new RegExp(`smtp://127\\.0\\.0\\.1:${port}`));

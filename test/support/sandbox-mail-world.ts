@@ -20,6 +20,8 @@ export const KEY_ENV = { XOAUTH2_RELAY_KEY: 'cd'.repeat(32) };
 export interface SandboxMailWorld {
   env: SandboxEnv;
   mailbox: SandboxMailbox;
+  /** The sandbox mailbox's message store: `<maildir>/<address>/new/<file>`. */
+  maildir: string;
   setRules(mailbox: string, rules: Record<string, unknown>): Promise<Record<string, unknown>>;
   /** Everything back to a tenant that lets the relay work. */
   resetRules(): Promise<void>;
@@ -63,6 +65,7 @@ export async function startSandboxMailWorld(overrides: (world: { mailbox: Sandbo
   return {
     env,
     mailbox: box,
+    maildir: join(dir, 'mailbox'),
     setRules: (address, rules) => setMailboxRules(box.controlUrl, address, rules),
     async resetRules() {
       const res = await fetch(box.controlUrl, { method: 'DELETE' });

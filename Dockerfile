@@ -33,8 +33,10 @@ VOLUME ["/var/lib/xoauth2-relay"]
 EXPOSE 2525 1143 1110 8025
 # Liveness only (/healthz); orchestrators that route traffic should also probe /readyz. Change the URL with
 # the admin.listen port: docker run -e XOAUTH2_RELAY_HEALTHCHECK_URL=http://127.0.0.1:9025/healthz …
+# With admin.tls.enabled (needed when the admin page listens on 0.0.0.0 in the container), set the URL to
+# https://127.0.0.1:8025/healthz: the probe talks to its own loopback and does not check the page's certificate.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD ["node", "-e", "fetch(process.env.XOAUTH2_RELAY_HEALTHCHECK_URL).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "-e", "const u=new URL(process.env.XOAUTH2_RELAY_HEALTHCHECK_URL);require(u.protocol==='https:'?'https':'http').get(u,{rejectUnauthorized:false},(r)=>process.exit(r.statusCode>=200&&r.statusCode<300?0:1)).on('error',()=>process.exit(1))"]
 # SIGTERM drains sessions and deliveries for up to 20 s: give it that (docker's default is 10 s, hence
 # --stop-timeout 30 above; compose: stop_grace_period: 30s).
 STOPSIGNAL SIGTERM

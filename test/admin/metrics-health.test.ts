@@ -94,7 +94,7 @@ test('spool gauges count waiting messages by status and the oldest one\'s age', 
 test('/readyz is 200 when the listeners are bound and the spool is writable, 503 otherwise', async () => {
   const ready = await get('/readyz');
   assert.equal(ready.status, 200);
-  assert.deepEqual(await ready.json(), { ready: true, checks: { listeners: { ok: true }, spool: { ok: true } } });
+  assert.deepEqual(await ready.json(), { ready: true, checks: { listeners: { ok: true }, spool: { ok: true }, tokenStore: { ok: true, kind: 'file', reachable: true } } });
 
   world.listenersBound.value = false;
   const unbound = await get('/readyz');

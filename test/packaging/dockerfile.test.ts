@@ -86,7 +86,8 @@ test('HEALTHCHECK asks /healthz on the admin listener\'s default address', () =>
   const url = envOf(runtime).XOAUTH2_RELAY_HEALTHCHECK_URL;
   assert.ok(script.includes('/healthz') || (script.includes('XOAUTH2_RELAY_HEALTHCHECK_URL') && url?.endsWith('/healthz')), 'it asks /healthz');
   assert.equal(url, `http://${defaults.admin.listen}/healthz`);
-  assert.match(script, /process\.exit\(r\.ok\?0:1\)/, 'unhealthy on a non-2xx answer');
+  assert.match(script, /process\.exit\(r\.statusCode>=200&&r\.statusCode<300\?0:1\)/, 'unhealthy on a non-2xx answer');
+  assert.match(script, /u\.protocol==='https:'\?'https':'http'/, 'works for an HTTPS admin page too (admin.tls)');
 });
 
 test('every file the Dockerfile copies from the build context exists', () => {

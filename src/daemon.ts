@@ -7,6 +7,7 @@
 import type { Config } from './config/schema.js';
 import { startAdminServer, RelayMetrics, type AdminServer } from './admin/index.js';
 import { testAccount } from './checks/account-check.js';
+import { doctorAccount } from './checks/doctor/doctor.js';
 import { DeviceDirectory } from './auth/device-directory.js';
 import { FailureThrottle } from './auth/failure-throttle.js';
 import { TokenServices } from './auth/token-services.js';
@@ -107,12 +108,23 @@ export class Daemon {
     await delivery.start();
 
     const accepting = { value: false };
+    const liveConfig = { config };
     let admin: AdminServer;
     try {
       admin = await startAdminServer({
         config, tokens, spool, delivery, logger: log, metrics,
         ready: () => accepting.value,
         testAccount: (account) => testAccount(account, { config, tokens, extraCaPem: upstreamCa, logger: log }),
+        // The doctor with the configuration in force and the senders this relay's spool has seen for the account.
+        doctorAccount: (account) =>
+          doctorAccount(account, {
+            config: liveConfig.config,
+            tokens,
+            account: (name) => tokens.get(name),
+            extraCaPem: upstreamCa,
+            logger: log,
+            seenSenders: async (name) => [...new Set([...(await spool.list()), ...(await spool.listDead())].filter((e) => e.account === name && e.mailFrom !== '').map((e) => e.mailFrom))],
+          }),
       });
     } catch (err) {
       stopObserving();
@@ -123,7 +135,7 @@ export class Daemon {
     const notifier = followAccountStates(tokens, notifierOptions(config, log, admin.url));
     const surface: OperatorSurface = { metrics, admin, notifier, stopObserving, accepting };
 
-    const live = { config };
+    const live = liveConfig;
     const gate = new VerificationGate({ concurrent: config.logins.maxConcurrentChecks, queued: config.logins.maxQueuedChecks });
     const devices = new DeviceDirectory(config.devices, createPasswordVerifier({ gate }));
     const throttle = new FailureThrottle();

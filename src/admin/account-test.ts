@@ -14,28 +14,34 @@ export type TestReport = AccountTestReport;
 export type AccountTester = (account: string) => Promise<TestReport>;
 
 /** One press of the button: when it finished, and the report, or why the checks themselves could not run. */
-export interface TestRun {
+export interface AccountRun<R> {
   at: string;
-  report: TestReport | null;
+  report: R | null;
   error: string | null;
 }
 
-export class AccountTests {
-  private readonly runs = new Map<string, TestRun>();
-  private readonly running = new Map<string, Promise<TestRun>>();
+export type TestRun = AccountRun<TestReport>;
+
+/**
+ * The last run per account of one kind of check (Test, Doctor), one run at a time per account: a second press
+ * while it runs shares the run.
+ */
+export class AccountRuns<R> {
+  private readonly runs = new Map<string, AccountRun<R>>();
+  private readonly running = new Map<string, Promise<AccountRun<R>>>();
 
   constructor(
-    private readonly tester: AccountTester,
+    private readonly check: (account: string) => Promise<R>,
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Runs the checks (a second press while they run shares the run); never rejects. */
-  run(account: string): Promise<TestRun> {
+  /** Runs the checks; never rejects. */
+  run(account: string): Promise<AccountRun<R>> {
     const current = this.running.get(account);
     if (current) return current;
-    const run = this.tester(account)
-      .then((report): TestRun => ({ at: this.stamp(), report, error: null }))
-      .catch((err: unknown): TestRun => ({ at: this.stamp(), report: null, error: err instanceof Error ? err.message : String(err) }))
+    const run = this.check(account)
+      .then((report): AccountRun<R> => ({ at: this.stamp(), report, error: null }))
+      .catch((err: unknown): AccountRun<R> => ({ at: this.stamp(), report: null, error: err instanceof Error ? err.message : String(err) }))
       .then((done) => {
         this.runs.set(account, done);
         return done;
@@ -49,7 +55,7 @@ export class AccountTests {
     return this.running.has(account);
   }
 
-  last(account: string): TestRun | null {
+  last(account: string): AccountRun<R> | null {
     return this.runs.get(account) ?? null;
   }
 
@@ -57,3 +63,6 @@ export class AccountTests {
     return new Date(this.now()).toISOString();
   }
 }
+
+/** The Test button's runs. */
+export class AccountTests extends AccountRuns<TestReport> {}

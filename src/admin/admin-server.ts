@@ -19,7 +19,8 @@ import type { Spool } from '../smtp/spool/index.js';
 import { isLoopbackHost } from '../transport/addresses.js';
 import { AccessPolicy } from './access.js';
 import { adminExposure, loadAdminTls } from './admin-tls.js';
-import { AccountTests, type AccountTester } from './account-test.js';
+import { AccountRuns, AccountTests, type AccountTester } from './account-test.js';
+import type { DoctorReport } from '../checks/doctor/findings.js';
 import { answerAction, wantsHtml, type Exchange, type Route } from './exchange.js';
 import { HttpProblem, errorBody, readFields, redirect, send, sendJson, statusFor } from './http-exchange.js';
 import type { RelayMetrics } from './metrics.js';
@@ -37,6 +38,8 @@ export interface AdminServerOptions {
   metrics: RelayMetrics;
   /** Runs the account checks for the Test button; without it the button is not shown. */
   testAccount?: AccountTester;
+  /** Runs the setup doctor for the Doctor button (what works and what to fix); without it the button is not shown. */
+  doctorAccount?: (account: string) => Promise<DoctorReport>;
   /** True while the device listeners are bound (readiness); default: always true. */
   ready?: () => boolean;
   /** Idle minutes before an admin session ends; default `admin.sessionMinutes`. */
@@ -79,6 +82,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     delivery: opts.delivery,
     metrics: opts.metrics,
     tests: opts.testAccount ? new AccountTests(opts.testAccount) : null,
+    doctors: opts.doctorAccount ? new AccountRuns(opts.doctorAccount) : null,
     recent,
     ready: opts.ready ?? (() => true),
     logger: log,

@@ -144,6 +144,8 @@ main { padding: 0 1.5rem 2rem; max-width: 80rem; }
 .reason { color: var(--bad); }
 .sign-in { border: 2px solid var(--warn); border-radius: 6px; padding: 0.75rem 1rem; margin-bottom: 0.75rem; background: #fffaf0; }
 .user-code { font: 700 2.6rem/1.2 ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; letter-spacing: 0.2em; margin: 0.25rem 0; white-space: nowrap; }
+/* A doctor's fix is a command to copy: monospace, and it wraps anywhere so a long PowerShell line never widens the page. */
+code.fix { display: inline-block; margin-top: 0.2rem; font: 0.85rem/1.4 ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; overflow-wrap: anywhere; white-space: pre-wrap; }
 .countdown { font-variant-numeric: tabular-nums; font-weight: 600; }
 .actions, .row-actions { display: flex; flex-wrap: wrap; gap: 0.5rem; }
 form.action { margin: 0; }

@@ -8,7 +8,8 @@
  * are updated by the script, so the fragment only changes when something actually happened.
  */
 import { html, linkTarget, type SafeHtml } from './html.js';
-import type { TestRun } from './account-test.js';
+import type { AccountRun, TestRun } from './account-test.js';
+import type { DoctorReport } from '../checks/doctor/findings.js';
 import type { RecentDelivery } from './recent-deliveries.js';
 import { personalReason, type AccountView, type AdminStatus, type SpoolView } from './status-view.js';
 import type { QueueRow } from '../cli/queue.js';
@@ -80,8 +81,10 @@ ${a.userCode !== null || a.state === 'waiting-authorization' ? signInPrompt(a, c
 ${getTokenForms(a, ctx.csrfToken)}
 ${action(`/api/accounts/${encodeURIComponent(a.account)}/delete-token`, 'Delete token', ctx.csrfToken, { confirm: `Delete the token of ${a.account} (${a.mailbox})? Devices using it get "try again later" until someone signs in again.`, name: 'delete-token', danger: true })}
 ${a.test ? action(`/api/accounts/${encodeURIComponent(a.account)}/test`, a.test.running ? 'Testing…' : 'Test', ctx.csrfToken, { name: 'test', disabled: a.test.running }) : ''}
+${a.doctor ? action(`/api/accounts/${encodeURIComponent(a.account)}/doctor`, a.doctor.running ? 'Checking…' : 'Doctor', ctx.csrfToken, { name: 'doctor', disabled: a.doctor.running }) : ''}
 </div>
 ${a.test?.last ? testResults(a.test.last) : ''}
+${a.doctor?.last ? doctorFindings(a.doctor.last) : ''}
 </article>`;
 }
 
@@ -121,6 +124,16 @@ function testResults(run: TestRun): SafeHtml {
 <caption>Test at ${timeText(run.at)}</caption>
 <thead><tr><th>Protocol</th><th>Result</th><th>Detail</th></tr></thead>
 <tbody>${run.report.results.map((c) => html`<tr data-protocol="${c.protocol}" data-ok="${String(c.ok)}"><td data-label="Protocol">${c.protocol.toUpperCase()}</td><td data-label="Result" class="${c.ok ? 'ok' : 'failed'}">${c.ok ? 'pass' : 'fail'}</td><td data-label="Detail">${c.detail}${c.fix ? html`<br><span class="reason">${personalReason(c.fix, run.report!.account, '<id>')}</span>` : ''} <span class="muted">(${c.ms} ms)</span></td></tr>`)}</tbody>
+</table>`;
+}
+
+/** The doctor's steps in the order a person fixes them: what was found, and for a failure its cause and the fix. */
+function doctorFindings(run: AccountRun<DoctorReport>): SafeHtml {
+  if (!run.report) return html`<p class="reason" data-field="doctor-results">Doctor at ${timeText(run.at)} could not run: ${run.error ?? 'unknown error'}</p>`;
+  return html`<table class="test-results" data-field="doctor-results" data-ok="${String(run.report.ok)}">
+<caption>Doctor at ${timeText(run.at)}: ${run.report.ok ? 'every check passes' : 'needs fixing'}</caption>
+<thead><tr><th>Check</th><th>Result</th><th>Found, and what to do</th></tr></thead>
+<tbody>${run.report.steps.map((s) => html`<tr data-check="${s.check}" data-status="${s.status}"><td data-label="Check">${s.check}</td><td data-label="Result" class="${s.status === 'fail' ? 'failed' : s.status === 'pass' ? 'ok' : 'muted'}">${s.status}</td><td data-label="Found">${s.detail}${s.cause ? html`<br><span class="reason" data-field="doctor-cause">${s.cause}</span>` : ''}${s.fix ? html`<br><code class="fix" data-field="doctor-fix">${s.fix}</code>` : ''}</td></tr>`)}</tbody>
 </table>`;
 }
 

@@ -9,7 +9,8 @@ import type { Logger } from '../log.js';
 import type { DeliveryWorker } from '../smtp/delivery/index.js';
 import type { Spool } from '../smtp/spool/index.js';
 import { deleteToken, getToken } from './account-actions.js';
-import type { AccountTests } from './account-test.js';
+import type { AccountRuns, AccountTests } from './account-test.js';
+import type { DoctorReport } from '../checks/doctor/findings.js';
 import { adminScript, adminStylesheet } from './assets.js';
 import { answerAction, type Exchange, type Route } from './exchange.js';
 import { readiness } from './health.js';
@@ -26,6 +27,7 @@ export interface AdminDeps extends LoginDeps {
   delivery: Pick<DeliveryWorker, 'notify'>;
   metrics: RelayMetrics;
   tests: AccountTests | null;
+  doctors: AccountRuns<DoctorReport> | null;
   recent: RecentDeliveries;
   ready: () => boolean;
   logger: Logger;
@@ -37,7 +39,7 @@ const MESSAGE = '([0-9a-z]{9}-[0-9a-f]{10})';
 const path = (pattern: string) => new RegExp(`^${pattern}$`);
 
 export function adminRoutes(deps: AdminDeps): Route[] {
-  const sources: StatusSources = { tokens: deps.tokens, spool: deps.spool, recent: deps.recent, tests: deps.tests, now: deps.now };
+  const sources: StatusSources = { tokens: deps.tokens, spool: deps.spool, recent: deps.recent, tests: deps.tests, doctors: deps.doctors, now: deps.now };
   const audit = (ex: Exchange, action: string, fields: Record<string, unknown>) =>
     deps.logger.info({ action, remoteAddress: ex.req.socket.remoteAddress, ...fields }, `admin: ${action}`);
 
@@ -133,6 +135,18 @@ export function adminRoutes(deps: AdminDeps): Route[] {
         const passed = run.report !== null && failed.length === 0;
         const message = run.report === null ? `Test of ${service.name} could not run: ${run.error}` : passed ? `Test of ${service.name} passed: ${results.map((c) => c.protocol.toUpperCase()).join(', ')}.` : `Test of ${service.name} failed: ${failed.join(', ')}.`;
         answerAction(ex, { message, at: run.at, report: run.report }, passed);
+      },
+    },
+    {
+      method: 'POST', path: path(`/api/accounts/${ACCOUNT}/doctor`), access: 'change',
+      handle: async (ex) => {
+        const service = deps.tokens.get(ex.params[0]!);
+        if (!deps.doctors) throw new RelayError('ACCOUNT_TEST_UNAVAILABLE');
+        audit(ex, 'doctor', { account: service.name });
+        const run = await deps.doctors.run(service.name);
+        const failed = run.report?.steps.filter((s) => s.status === 'fail').map((s) => s.check) ?? [];
+        const message = run.report === null ? `Doctor for ${service.name} could not run: ${run.error}` : run.report.ok ? `Doctor: every check of ${service.name} passes.` : `Doctor: ${service.name} needs fixing: ${failed.join(', ')}.`;
+        answerAction(ex, { message, at: run.at, report: run.report }, run.report?.ok ?? false);
       },
     },
     {

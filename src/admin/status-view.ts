@@ -8,7 +8,8 @@ import { queueRow, type QueueRow } from '../cli/queue.js';
 import { accountStatus, type AccountStatus } from '../auth/account-status.js';
 import type { StoreStatus } from '../auth/store/redis-connection.js';
 import type { MessageStatus, Spool } from '../smtp/spool/index.js';
-import type { AccountTests, TestRun } from './account-test.js';
+import type { AccountRun, AccountRuns, AccountTests, TestRun } from './account-test.js';
+import type { DoctorReport } from '../checks/doctor/findings.js';
 import type { RecentDelivery, RecentDeliveries } from './recent-deliveries.js';
 
 export interface AccountView extends AccountStatus {
@@ -18,6 +19,8 @@ export interface AccountView extends AccountStatus {
   lastSignInFailure: string | null;
   /** The last Test result, and whether one is running; null when the Test button is not offered. */
   test: { running: boolean; last: TestRun | null } | null;
+  /** The last Doctor report, and whether one is running; null when the Doctor button is not offered. */
+  doctor: { running: boolean; last: AccountRun<DoctorReport> | null } | null;
 }
 
 export interface SpoolView {
@@ -49,10 +52,11 @@ export interface StatusSources {
   spool: Pick<Spool, 'list' | 'listDead'>;
   recent: RecentDeliveries;
   tests: AccountTests | null;
+  doctors?: AccountRuns<DoctorReport> | null;
   now?: () => number;
 }
 
-export function accountViews(sources: Pick<StatusSources, 'tokens' | 'tests'>): AccountView[] {
+export function accountViews(sources: Pick<StatusSources, 'tokens' | 'tests' | 'doctors'>): AccountView[] {
   return sources.tokens.all().map((service) => {
     const row = accountStatus(service);
     const state = service.state;
@@ -61,6 +65,7 @@ export function accountViews(sources: Pick<StatusSources, 'tokens' | 'tests'>): 
       accessTokenExpiresAt: state.state === 'acquired' ? state.expiresAt : null,
       lastSignInFailure: service.lastSignInFailure,
       test: sources.tests ? { running: sources.tests.isRunning(service.name), last: sources.tests.last(service.name) } : null,
+      doctor: sources.doctors ? { running: sources.doctors.isRunning(service.name), last: sources.doctors.last(service.name) } : null,
     };
   });
 }

@@ -118,6 +118,24 @@ test('Test shows the result per protocol', { skip }, async () => {
   await screenshot(page, 'admin-06-test-passed');
 });
 
+test('Doctor lists each check; with SMTP AUTH switched off for the mailbox it shows the cause and the exact fix', { skip }, async () => {
+  const mailbox = world.mailbox!;
+  const rules = `${mailbox.controlUrl}/mailboxes/${encodeURIComponent(SANDBOX_MAILBOX)}`;
+  const put = await fetch(rules, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ smtpAuthDisabled: true }) });
+  assert.equal(put.status, 200, await put.text());
+  try {
+    await page.click(`${account} form[data-action="doctor"] button`);
+    const row = page.locator(`${account} [data-field="doctor-results"] tr[data-check="smtp-auth"]`);
+    await row.waitFor({ timeout: 30_000 });
+    assert.equal(await row.getAttribute('data-status'), 'fail');
+    assert.match((await row.locator('[data-field="doctor-fix"]').textContent()) ?? '', /Set-CASMailbox -Identity scanner@sandbox\.test -SmtpClientAuthenticationDisabled \$false/);
+    assert.equal(await page.locator(`${account} [data-field="doctor-results"] tr[data-check="token"]`).getAttribute('data-status'), 'pass');
+    await screenshot(page, 'admin-05a-doctor');
+  } finally {
+    await fetch(rules, { method: 'DELETE' });
+  }
+});
+
 test('Get token on an acquired account asks first; while the new code waits the account stays acquired and shows the code; declined, it stays acquired', { skip }, async () => {
   assert.equal(await stateOf(page), 'acquired');
   const questions: string[] = [];

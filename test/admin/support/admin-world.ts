@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { startAdminServer, RelayMetrics, type AdminServer, type AdminServerOptions } from '../../../src/admin/index.js';
 import { testAccount as runAccountChecks } from '../../../src/checks/account-check.js';
+import { doctorAccount as runDoctorOn } from '../../../src/checks/doctor/doctor.js';
 import { Daemon } from '../../../src/daemon.js';
 import { startSandboxMailbox, type SandboxMailbox } from '../../../src/sandbox/mailbox/mailbox.js';
 import { createPki, type Pki } from '../../../src/sandbox/pki.js';
@@ -119,6 +120,8 @@ export async function startAdminWorld(opts: AdminWorldOptions = {}): Promise<Adm
     ready: () => listenersBound.value,
     // The Test button runs the `test` command's real checks against the sandbox mailbox (loopback only).
     ...(testAccount === null ? {} : { testAccount: testAccount ?? ((account) => runAccountChecks(account, { config: env.config, tokens: daemon.tokens, extraCaPem: pki.caCertPem, logger: env.logger })) }),
+    // The Doctor button runs the `doctor` command's real checks against the same sandbox mailbox.
+    doctorAccount: (account) => runDoctorOn(account, { config: env.config, tokens: daemon.tokens, account: (name) => daemon.tokens.get(name), extraCaPem: pki.caCertPem, logger: env.logger }),
     ...adminOptions,
   });
   return world;

@@ -16,6 +16,8 @@ export interface IdentityCall {
   fenced: boolean;
   /** The last network failure the network client saw (msal-node wraps some, e.g. discovery, without their cause). */
   networkFailure?: string | null;
+  /** The AADSTS numbers of the platform's last error answer: msal-node drops them from device-code poll errors. */
+  errorCodes?: number[] | null;
 }
 
 export const identityCalls = new AsyncLocalStorage<IdentityCall>();

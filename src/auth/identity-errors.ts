@@ -92,6 +92,8 @@ export interface ClassifyContext {
   host?: string;
   /** What the network client saw fail (DNS, refused, timeout, certificate), when msal-node's error hides it. */
   networkFailure?: string | null;
+  /** The AADSTS numbers of the platform's answer, when msal-node's error hides them (device-code polling). */
+  errorCodes?: number[] | null;
 }
 
 /** Classifies anything msal-node threw (or a network error) into the table's classes. */
@@ -104,7 +106,7 @@ export function classifyIdentityError(err: unknown, ctx: ClassifyContext = {}): 
   // with the platform's error name in the message.
   const polled = err.errorCode === 'post_request_failed' ? /\b(authorization_declined|expired_token|bad_verification_code|slow_down|invalid_grant|access_denied)\b/.exec(text)?.[1] : undefined;
   const error = polled ?? err.errorCode;
-  const aadsts = aadstsOf(text) ?? errorNumber(err);
+  const aadsts = aadstsOf(text) ?? errorNumber(err) ?? ctx.errorCodes?.[0] ?? null;
   const status = ctx.httpStatus ?? (err as AuthError & { status?: number }).status ?? null;
 
   // 1. The HTTP status first: throttling and server failures are passing, whatever the body says.

@@ -59,7 +59,10 @@ export function createIdentityHttpClient(opts: IdentityHttpOptions = {}): INetwo
           for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
           const text = Buffer.concat(chunks).toString('utf8');
           try {
-            resolve({ headers, status: res.statusCode ?? 0, body: JSON.parse(text) as T });
+            const body = JSON.parse(text) as T;
+            const codes = (body as { error_codes?: unknown }).error_codes;
+            if (call && Array.isArray(codes)) call.errorCodes = codes.filter((c): c is number => typeof c === 'number');
+            resolve({ headers, status: res.statusCode ?? 0, body });
           } catch {
             // A proxy or load balancer page instead of JSON: transient, like a network failure.
             reject(new ClientAuthError(ClientAuthErrorCodes.networkError, '', `Network request failed: HTTP ${res.statusCode ?? 0} with a non-JSON body`));

@@ -203,7 +203,7 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string]; re
   /** A failure read with what this operation's context saw (HTTP status, network cause) and the identity host. */
   private classify(err: unknown): IdentityFailure {
     const call = identityCalls.getStore();
-    return classifyIdentityError(err, { httpStatus: call?.httpStatus ?? null, networkFailure: call?.networkFailure ?? null, ...(this.opts.identityHost ? { host: this.opts.identityHost } : {}) });
+    return classifyIdentityError(err, { httpStatus: call?.httpStatus ?? null, networkFailure: call?.networkFailure ?? null, errorCodes: call?.errorCodes ?? null, ...(this.opts.identityHost ? { host: this.opts.identityHost } : {}) });
   }
 
   private get marginMs(): number {

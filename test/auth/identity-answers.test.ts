@@ -98,3 +98,17 @@ test('no token stored (another process deleted it): not acquired, never invalid'
   assert.ok(!seen.includes('invalid'), `states seen: ${seen.join(', ')}`);
   await services.stop();
 });
+
+test('a device-code sign-in refused by Conditional Access (AADSTS53003 while polling) says so and points at the other flows', async () => {
+  const { env, services } = await tokenWorld(envs);
+  const service = services.get('scanner');
+  const prompt = await service.startDeviceCode();
+  // The person signs in, and the tenant's policy refuses the device code flow: the platform answers the next poll so.
+  env.sim.scriptTokenAnswer({ status: 400, error: 'invalid_grant', aadsts: 53003 });
+  await prompt.done;
+  env.sim.scriptTokenAnswer(null);
+  assert.match(service.lastSignInFailure ?? '', /Conditional Access.*flow: browser or client-credentials/);
+  const state = service.state;
+  assert.equal(state.state, 'invalid');
+  await services.stop();
+});

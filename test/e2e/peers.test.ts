@@ -364,6 +364,21 @@ describe('test peers: real Dovecot and Postfix accept only XOAUTH2', { skip }, (
     }
   });
 
+  test('SMTP: a From header that is none of the peers\' mailboxes is refused after the data (SendAsDenied, as Exchange)', async () => {
+    const { client } = await submission();
+    try {
+      assert.equal((await client.smtp(`AUTH XOAUTH2 ${await xoauth2(scanner)}`)).code, 235);
+      assert.equal((await client.smtp(`MAIL FROM:<${scanner}>`)).code, 250);
+      assert.equal((await client.smtp(`RCPT TO:<${printer}>`)).code, 250);
+      assert.equal((await client.smtp('DATA')).code, 354);
+      await client.write(dataPayload(sampleMessage('"Floor 2" <noreply@printer.local>', [printer], 'foreign From')));
+      const reply = await client.smtpReply();
+      assert.match(reply.text, /^5\d\d 5\.2\.0 STOREDRV\.Submission\.Exception:SendAsDeniedException\.MapiExceptionSendAsDenied/, reply.text);
+    } finally {
+      client.close();
+    }
+  });
+
   test('SMTP: recipients other than the peers\' mailboxes are refused at RCPT (nothing leaves the machine)', async () => {
     const { client } = await submission();
     try {

@@ -76,6 +76,7 @@ smtpd_tls_loglevel = 1
 smtpd_sasl_type = dovecot
 smtpd_sasl_path = ${o.saslPath}
 smtpd_sender_login_maps = texthash:${o.dir}/config/sender-logins
+header_checks = regexp:${o.dir}/config/header-checks
 `;
 }
 
@@ -140,6 +141,14 @@ export class Postfix {
       'virtual-mailboxes': boxes.map((b) => `${b.mailbox} ${b.domain}/${b.local}/Maildir/\n`).join(''),
       // The SASL login name equals the mailbox (Dovecot's username_format = %Lu): emulates Exchange's SendAsDenied.
       'sender-logins': boxes.map((b) => `${b.mailbox} ${b.mailbox}\n`).join(''),
+      // Exchange also refuses, after the data, a From header the mailbox may not send as (554 5.2.0 SendAsDenied).
+      // header_checks cannot see the SASL user, so any of the peers' own mailboxes passes as From.
+      'header-checks': [
+        'if /^From:/',
+        `!/(${boxes.map((b) => b.mailbox.replace(/[.+]/g, (c) => `\\${c}`)).join('|')})/ REJECT 5.2.0 STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied; Failed to process message due to a permanent exception with message [BeginDiagnosticData]Cannot submit message.`,
+        'endif',
+        '',
+      ].join('\n'),
     };
     // Postfix will not read a file modified within the last second (it polls every 300 ms until the file looks
     // stable), which cost ~1.5 s per start: date the files back.

@@ -94,6 +94,33 @@ test('Conditional Access blocking the account (AADSTS53003) points at app-only a
   assertFinding(report, 'token', 'DOCTOR_DEVICE_CODE_BLOCKED', /flow: client-credentials .*flow: browser/);
 });
 
+test('an app registration without the IMAP and POP permissions: the claims step names them and the portal path to add them', async () => {
+  const clientId = world.env.config.accounts.scanner!.clientId;
+  world.env.sim.limitDelegatedPermissions(clientId, ['SMTP.Send']);
+  try {
+    await world.signIn();
+    await startTokens();
+    const report = await doctor('scanner');
+    assertFinding(report, 'claims', 'DOCTOR_SCOPE_MISSING', /API permissions .*Delegated: IMAP\.AccessAsUser\.All, POP\.AccessAsUser\.All; Grant admin consent/);
+    assert.match(step(report, 'claims').detail, /missing IMAP\.AccessAsUser\.All, POP\.AccessAsUser\.All/);
+  } finally {
+    world.env.sim.limitDelegatedPermissions(clientId, null);
+  }
+});
+
+test('signed in as another user than the mailbox: the claims step says who, and the two ways out', async () => {
+  const services = await TokenServices.create(world.env.config, world.env.logger, { ...process.env, ...KEY_ENV });
+  await services.start();
+  await services.get('scanner').logout(); // a first sign-in, nothing stored before it
+  const prompt = await services.get('scanner').startDeviceCode();
+  world.env.sim.approve(prompt.userCode, 'desk@sandbox.test'); // the person signed in with their own account
+  await prompt.done;
+  await services.stop();
+  await startTokens();
+  const report = await doctor('scanner');
+  assertFinding(report, 'claims', 'DOCTOR_OTHER_USER', /sign in as scanner@sandbox\.test .*Add-MailboxPermission -Identity scanner@sandbox\.test -User desk@sandbox\.test -AccessRights FullAccess/);
+});
+
 test('a working tenant: every check passes for the delegated and the app-only account (exit code 0 material)', async () => {
   await world.signIn();
   await startTokens();

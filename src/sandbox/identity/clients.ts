@@ -31,6 +31,20 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
 export class ClientRegistry {
   private readonly clients = new Map<string, RegisteredClient>();
+  /** Delegated permissions an app registration has, when limited (an admin left some out): consent stops there. */
+  private readonly delegatedLimits = new Map<string, Set<string>>();
+
+  /** Limits what a user can consent for this client to these delegated permissions (null: no limit). */
+  limitDelegatedPermissions(clientId: string, permissions: readonly string[] | null): void {
+    if (permissions === null) this.delegatedLimits.delete(clientId);
+    else this.delegatedLimits.set(clientId, new Set(permissions.map((p) => p.toLowerCase())));
+  }
+
+  /** The permissions of `asked` the client's registration has (all of them when it is not limited). */
+  permittedDelegated(clientId: string, asked: readonly string[]): string[] {
+    const limit = this.delegatedLimits.get(clientId);
+    return limit ? asked.filter((p) => limit.has(p.toLowerCase())) : [...asked];
+  }
 
   private entry(clientId: string): RegisteredClient {
     let client = this.clients.get(clientId);

@@ -11,6 +11,7 @@ import { readForm, sendJson, type RouteRequest } from './http.js';
 import { oauthErrors } from './oauth-errors.js';
 import {
   consentFor,
+  type Consent,
   defaultApplicationRoles,
   grantedScopeString,
   parseApplicationScope,
@@ -94,10 +95,15 @@ async function deviceCodeGrant(ctx: IdentityContext, params: URLSearchParams, cl
     clientId,
     upn,
     tenantGuid: effectiveTenant(auth.tenantSegment, upn),
-    consent: consentFor(auth.scopes),
+    consent: limitedConsent(ctx, clientId, consentFor(auth.scopes)),
     offlineAccess: auth.scopes.oidc.has('offline_access'),
   };
   return delegatedTokenResponse(ctx, subject, { oidc: auth.scopes.oidc, clientInfo: params.get('client_info') === '1' });
+}
+
+/** A new grant consents only what the app registration has (Entra leaves out permissions the app was not given). */
+function limitedConsent(ctx: IdentityContext, clientId: string, consent: Consent): Consent {
+  return { ...consent, permissions: ctx.clients.permittedDelegated(clientId, consent.permissions) };
 }
 
 /** The scopes of a redemption; without a `scope` parameter, the grant's own (RFC 6749 §6). */

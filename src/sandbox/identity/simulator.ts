@@ -84,6 +84,8 @@ export interface IdentitySimulator {
   /** Every refresh token issued so far to that user (or to everyone) answers invalid_grant (AADSTS50173) from now on. */
   revokeRefreshTokens(upn?: string): void;
   registerClientSecret(clientId: string, secret: string): void;
+  /** The app registration `clientId` has only these delegated permissions (e.g. ['SMTP.Send']); null: all three. */
+  limitDelegatedPermissions(clientId: string, permissions: readonly string[] | null): void;
   registerClientCertificate(clientId: string, certPem: string): void;
   /** Simulates the platform failing: 503 with a JSON error, or connections destroyed. /sandbox/api/ keeps working. */
   setOutage(mode: OutageMode): void;
@@ -251,6 +253,7 @@ export async function startIdentitySimulator(opts: IdentitySimulatorOptions = {}
     pendingDeviceCodes: () => context.deviceCodes.pending().map(describePending),
     revokeRefreshTokens: (upn) => context.refreshTokens.revokeUser(upn),
     registerClientSecret: (clientId, secret) => context.clients.registerSecret(clientId, secret),
+    limitDelegatedPermissions: (clientId, permissions) => context.clients.limitDelegatedPermissions(clientId, permissions),
     registerClientCertificate: (clientId, certPem) => context.clients.registerCertificate(clientId, certPem),
     scriptTokenAnswer: (answer) => {
       scripted = answer;

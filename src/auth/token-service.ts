@@ -65,6 +65,8 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string]; re
   private cached: AccessToken | null = null;
   private inflight: Promise<AccessToken> | null = null;
   private inflightSince = 0;
+  /** The last token an upstream refused: never taken from the store again (a peer's refresh replaces it). */
+  private refused: string | null = null;
   private lastRefresh: Date | null = null;
   private generation = 0;
   private backoffMs = 0;
@@ -197,6 +199,7 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string]; re
     if (this.cached && this.cached.token !== token) return this.cached; // somebody already refreshed past it
     this.log.warn({ tokenFingerprint: fingerprint(token) }, 'upstream rejected the access token: refreshing once');
     this.cached = null;
+    this.refused = token;
     return this.refresh('rejected');
   }
 
@@ -253,8 +256,9 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string]; re
     // 1. MSAL's cache, no network: after a start, a sign-in or another process's refresh it usually has a fresh one.
     if (why === 'expiry' || why === 'retry') {
       const stored = await this.storedToken();
-      if (stored && stored.expiresAt.getTime() - this.now() > this.marginMs) return this.accept(stored, null);
-      if (stored && stored.expiresAt.getTime() - this.now() > MIN_PRESENTED_LIFETIME_MS) this.cached = stored;
+      const usable = stored && stored.token !== this.refused ? stored : null;
+      if (usable && usable.expiresAt.getTime() - this.now() > this.marginMs) return this.accept(usable, null);
+      if (usable && usable.expiresAt.getTime() - this.now() > MIN_PRESENTED_LIFETIME_MS) this.cached = usable;
     }
     // 2. The identity platform, unless it failed a moment ago: then the retry timer asks, not every caller.
     if (why !== 'retry' && this.now() < this.backoffUntil && this.lastTransient) {
@@ -268,8 +272,8 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string]; re
     let result: AuthenticationResult | null;
     try {
       // The holder before us may have finished just now: its token is in the store.
-      const stored = why === 'rejected' ? null : await this.storedToken();
-      if (stored && stored.expiresAt.getTime() - this.now() > this.marginMs) return this.accept(stored, null);
+      const stored = await this.storedToken();
+      if (stored && stored.token !== this.refused && stored.expiresAt.getTime() - this.now() > this.marginMs) return this.accept(stored, null);
       result = await this.requestToken();
     } finally {
       await lease();
@@ -290,7 +294,7 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string]; re
     while (this.now() < until) {
       await new Promise((r) => setTimeout(r, 100));
       const stored = await this.storedToken();
-      if (stored && stored.expiresAt.getTime() - this.now() > this.marginMs) return this.accept(stored, null);
+      if (stored && stored.token !== this.refused && stored.expiresAt.getTime() - this.now() > this.marginMs) return this.accept(stored, null);
       if (this.current.state !== 'acquired') throw new RelayError('TOKEN_NOT_ACQUIRED', this.name);
     }
     throw new RelayError('TOKEN_REFRESH_FAILED', 'another relay instance is refreshing this token and has not finished; try again');

@@ -149,7 +149,6 @@ export class TokenService extends EventEmitter<{ state: [TokenState, string]; re
     const acquired = (signIn: PendingSignIn | null = null): TokenState => ({ state: 'acquired', expiresAt: this.cached?.expiresAt.toISOString() ?? null, lastRefresh: this.lastRefresh?.toISOString() ?? '', scopes: [], signIn });
     let next: TokenState = record?.token ?? (hasToken ? acquired() : { state: 'not-acquired' });
     if (next.state === 'acquired' && !hasToken) next = { state: 'not-acquired' };
-    if (next.state === 'invalid' && !hasToken && record?.token.state === 'invalid' && /token store cannot be read/.test(next.reason)) next = { state: 'not-acquired' };
     // A waiting sign-in is real only while the process polling for it lives (this one, or a CLI `login`).
     const poller = record?.writer ?? 0;
     const polling = poller === this.opts.records.self ? this.signIn.active : await this.opts.records.writerAlive(poller);

@@ -127,7 +127,7 @@ export class TokenServices extends EventEmitter<{ state: [TokenState, string]; r
         if (!existing || JSON.stringify(existing.account) !== JSON.stringify(account)) fresh.set(name, this.build(name, config));
       }
     } catch (err) {
-      for (const service of fresh.values()) service.off('state', this.forward);
+      for (const service of fresh.values()) this.detach(service);
       this.shared = previous;
       throw err;
     }
@@ -143,9 +143,13 @@ export class TokenServices extends EventEmitter<{ state: [TokenState, string]; r
 
   private retire(name: string, service: TokenService): void {
     service.stop();
+    this.detach(service);
+    this.retired.set(name, service);
+  }
+
+  private detach(service: TokenService): void {
     service.off('state', this.forward);
     service.off('refreshFailedTransient', this.forwardTransient);
-    this.retired.set(name, service);
   }
 
   async stop(): Promise<void> {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { TokenServices } from '../../src/auth/token-services.js';
 import type { TokenState } from '../../src/auth/token-state.js';
-import { nextState, signIn, tokenWorld } from './support/token-world.js';
+import { nextState, restartedServices, signIn, tokenWorld } from './support/token-world.js';
 import { isRelayError } from '../../src/errors.js';
 import { createPki } from '../../src/sandbox/pki.js';
 import { SANDBOX_MAILBOX } from '../../src/sandbox/sandbox-config.js';
@@ -170,12 +170,6 @@ test('identity platform unreachable: the token is kept, still acquired, retried,
   await services.stop();
 });
 
-async function restartedServices(env: SandboxEnv): Promise<TokenServices> {
-  const services = await TokenServices.create(env.config, env.logger, { ...process.env, XOAUTH2_RELAY_KEY: 'ab'.repeat(32) });
-  await services.start();
-  return services;
-}
-
 test('a restarted process finds its token and serves it without asking the platform', async () => {
   const { env, services } = await world();
   await signIn(env, services);
@@ -243,8 +237,7 @@ test('client credentials with a secret file and with a certificate', async () =>
     assert.equal(services.get(name).state.state, 'acquired');
   }
   await Promise.all(services.all().map((s) => s.flush()));
-  const restarted = await TokenServices.create(env.config, env.logger, { ...process.env, XOAUTH2_RELAY_KEY: 'ab'.repeat(32) });
-  await restarted.start();
+  const restarted = await restartedServices(env);
   assert.equal(restarted.get('bysecret').state.state, 'acquired', 'a restarted process finds the app-only token');
   await restarted.stop();
   await assert.rejects(services.get('wrong').acquireAppOnly(), (err) => isRelayError(err, 'TOKEN_INVALID'));

@@ -7,10 +7,9 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, rm } from 'node:fs/promises';
 import { createEncryptedFileStore, tokenFilePath } from '../../src/auth/store/index.js';
-import { TokenServices } from '../../src/auth/token-services.js';
 import { isRelayError } from '../../src/errors.js';
 import { eventually, type SandboxEnv } from '../support/sandbox-env.js';
-import { keyEnv, signIn, tokenWorld, TEST_STORE_KEY } from './support/token-world.js';
+import { restartedServices, signIn, tokenWorld, TEST_STORE_KEY } from './support/token-world.js';
 
 const envs: SandboxEnv[] = [];
 after(() => Promise.all(envs.map((e) => e.close())));
@@ -40,8 +39,7 @@ test('a re-sign-in on an acquired account keeps it acquired while the code waits
   await services.stop();
 
   // And across a restart: still acquired.
-  const restarted = await TokenServices.create(env.config, env.logger, keyEnv());
-  await restarted.start();
+  const restarted = await restartedServices(env);
   assert.equal(restarted.get('scanner').state.state, 'acquired');
   await restarted.stop();
 });
@@ -62,8 +60,7 @@ test('Delete token racing a slow refresh: the refresh result is discarded, the a
   assert.equal(await store.load('scanner'), null, 'nothing written back');
   await assert.rejects(services.accessTokenFor('scanner'), (err) => isRelayError(err, 'TOKEN_NOT_ACQUIRED'));
   await services.stop();
-  const restarted = await TokenServices.create(env.config, env.logger, keyEnv());
-  await restarted.start();
+  const restarted = await restartedServices(env);
   assert.equal(restarted.get('scanner').state.state, 'not-acquired');
   await restarted.stop();
 });
@@ -80,8 +77,7 @@ test('a token file sealed with another key or unreadable is that account\'s prob
   const foreign = createEncryptedFileStore({ stateDir: env.config.stateDir, key: Buffer.alloc(32, 7) });
   await foreign.save('other', '{"Account":{}}');
 
-  const restarted = await TokenServices.create(env.config, env.logger, keyEnv());
-  await restarted.start({ watch: true });
+  const restarted = await restartedServices(env, { watch: true });
   const other = restarted.get('other').state;
   assert.equal(other.state, 'invalid');
   assert.match(other.state === 'invalid' ? other.reason : '', /token store cannot be read: sealed with another key/);

@@ -16,6 +16,13 @@ export async function tokenWorld(envs: SandboxEnv[], opts: Parameters<typeof sta
   return { env, services };
 }
 
+/** A new process's token services on the same state directory and key (what a restart or a CLI command gets). */
+export async function restartedServices(env: SandboxEnv, opts: { watch?: boolean } = {}): Promise<TokenServices> {
+  const services = await TokenServices.create(env.config, env.logger, keyEnv());
+  await services.start(opts);
+  return services;
+}
+
 /** Resolves with the next state of that name the account reaches. */
 export function nextState(services: TokenServices, account: string, wanted: TokenState['state']): Promise<TokenState> {
   return new Promise((resolve) => {

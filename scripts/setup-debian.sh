@@ -24,6 +24,9 @@ PACKAGES=(
   redis-server      # shared token store tests: the tests start their own redis-server on a loopback port
   haproxy           # the high-availability example's haproxy.cfg is checked with `haproxy -c` (nothing is started)
   tmux              # a real terminal for the hash-password prompt test (hidden input, visible prompt)
+  swaks             # field-device tests: a real SMTP client (AUTH before/after STARTTLS, implicit TLS, POP-before-SMTP)
+  fetchmail         # field-device tests: a real POP3/IMAP poller, as email-to-print servers use
+  curl              # field-device tests: SMTP/IMAP/POP3 over implicit and STARTTLS, TLS version pinning
 )
 # ---------------------------------------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ import { RelayMetrics } from '../../src/admin/metrics.js';
 import { liveSection } from '../../src/admin/page.js';
 import { accountViews } from '../../src/admin/status-view.js';
 import type { Config } from '../../src/config/schema.js';
+import { Daemon } from '../../src/daemon.js';
 import { ImapListener } from '../../src/imap/imap-listener.js';
 import { Pop3Listener } from '../../src/pop3/pop3-listener.js';
 import { SmtpListener } from '../../src/smtp/listener.js';
@@ -215,4 +216,26 @@ test(`${DEVICES} IMAP devices on one mailbox with a cap of ${CAP}: served in tur
   for (const r of refused) assert.match(r.reply, /^L\d+ NO \[UNAVAILABLE\] Too many sessions on this mailbox, try again later$/);
   await eventually(() => slots.counts().length === 0, 10_000, 'every slot given back');
   assert.match((await metrics.exposition()).body, /^xoauth2_relay_upstream_sessions\{account="scanner",protocol="imap"\} 0$/m);
+});
+
+test('the daemon wires the cap: a held IMAP session shows in /metrics and in the admin API\'s account view', { skip }, async () => {
+  const listen = [{ host: '127.0.0.1', port: 0, tls: 'none' as const }];
+  const daemon = await Daemon.start({
+    config: { ...config, smtp: { ...config.smtp, listen }, imap: { ...config.imap, listen }, admin: { ...config.admin, listen: '127.0.0.1:0' } },
+    logger: world.env.logger.child({ test: 'daemon' }),
+    env: { ...process.env, ...KEY_ENV },
+  });
+  const client = await LineClient.connect({ port: daemon.ports.imap[0]!, timeoutMs: 20_000 });
+  try {
+    assert.match(await client.readLine(), /^\* OK/);
+    assert.match((await client.imap('a', `LOGIN mfp "${PASSWORD}"`)).at(-1)!, /^a OK/);
+    const status = (await (await fetch(new URL('/api/status', daemon.admin.url))).json()) as { accounts: Array<{ account: string; mailboxSessions: unknown }> };
+    assert.deepEqual(status.accounts.find((a) => a.account === 'scanner')?.mailboxSessions, { imap: 1, pop3: 0, waiting: 0, limit: 10 });
+    const exposition = await (await fetch(new URL('/metrics', daemon.admin.url))).text();
+    assert.match(exposition, /^xoauth2_relay_upstream_sessions\{account="scanner",protocol="imap"\} 1$/m);
+    await client.imap('b', 'LOGOUT');
+  } finally {
+    client.close();
+    await daemon.stop(2000);
+  }
 });

@@ -207,6 +207,11 @@ test(`${DEVICES} IMAP devices on one mailbox with a cap of ${CAP}: served in tur
   const card = String(liveSection({ generatedAt: '', accounts: accountViews({ tokens: services, tests: null, doctors: null, mailboxSessions: slots }), spool: { counts: { queued: 0, deferred: 0, held: 0, dead: 0 }, waiting: 0, oldestAgeSeconds: null, messages: [], notListed: 0 }, recentDeliveries: [] }, { csrfToken: 'x', nowMs: Date.now() }));
   assert.match(card, /data-field="mailbox-sessions" data-imap="10" data-pop3="0" data-waiting="10">10 IMAP · 0 POP3 of 10/);
 
+  // A POP3 device of the same mailbox meanwhile: the queue is full, so fetchmail is told at once to come back later.
+  const busy = await fetchmail('pop3', 'mfp');
+  assert.match(busy.output, /POP3< -ERR \[IN-USE\] Too many sessions on this mailbox, try again later/);
+  assert.equal(busy.code, 9, 'fetchmail reads [IN-USE] as LOCKBUSY (try later), not as a wrong password (3)');
+
   releaseFirst();
   const results = await Promise.all(outcomes);
   const served = results.filter((r) => r.served);

@@ -6,7 +6,9 @@
  *   530 for a device that has it off;
  * - 25 devices log in over IMAP at once to one mailbox with a cap of 10: 10 are served, 10 wait and are served in
  *   turn as the first ones log out, 5 (past the wait queue) are told to retry; none hangs, and /metrics and the
- *   admin page count the held sessions.
+ *   admin page count the held sessions; a POP3 device meanwhile gets -ERR [IN-USE], which fetchmail reads as
+ *   "lock busy";
+ * - the daemon (Daemon.start) wires the cap into its listeners, /metrics and the admin API.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -22,6 +22,7 @@ import { Pop3Listener } from './pop3/pop3-listener.js';
 import { SmtpListener } from './smtp/listener.js';
 import { Spool } from './smtp/spool/index.js';
 import { loadDeviceTlsMaterial, loadUpstreamExtraCa } from './transport/tls-options.js';
+import { MailboxSlots } from './transport/mailbox-slots.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -104,7 +105,10 @@ export class Daemon {
       ...(opts.deliveryRescanMs ? { rescanIntervalMs: opts.deliveryRescanMs } : {}),
     });
     const metrics = new RelayMetrics();
-    const stopObserving = metrics.observe({ tokens, spool, delivery });
+    // One cap for every IMAP and POP3 listener: Exchange counts a mailbox's sessions, not a listener's.
+    const slots = new MailboxSlots(config.mailboxSessions);
+    const proxied = config.imap.listen.length + config.pop3.listen.length > 0;
+    const stopObserving = metrics.observe({ tokens, spool, delivery, ...(proxied ? { mailboxSessions: slots } : {}) });
     await delivery.start();
 
     const accepting = { value: false };
@@ -113,6 +117,7 @@ export class Daemon {
     try {
       admin = await startAdminServer({
         config, tokens, spool, delivery, logger: log, metrics,
+        ...(proxied ? { mailboxSessions: slots } : {}),
         ready: () => accepting.value,
         testAccount: (account) => testAccount(account, { config, tokens, extraCaPem: upstreamCa, logger: log }),
         // The doctor with the configuration in force and the senders this relay's spool has seen for the account.
@@ -140,7 +145,7 @@ export class Daemon {
     const devices = new DeviceDirectory(config.devices, createPasswordVerifier({ gate }));
     const throttle = new FailureThrottle();
     const tls = loadDeviceTlsMaterial(config);
-    const proxy = { config, devices, throttle, tls, tokens, upstreamExtraCaPem: upstreamCa, logger: log, metrics };
+    const proxy = { config, devices, throttle, tls, tokens, upstreamExtraCaPem: upstreamCa, logger: log, metrics, slots };
     const listeners: Array<{ protocol: keyof BoundPorts; listener: Listener }> = [
       ...config.smtp.listen.map((listen) => ({ protocol: 'smtp' as const, listener: new SmtpListener({ config, current: () => live.config, listen, devices, throttle, tls, sink: spool, logger: log, metrics }) })),
       ...config.imap.listen.map((listen) => ({ protocol: 'imap' as const, listener: new ImapListener({ ...proxy, listen }) })),

@@ -187,6 +187,12 @@ export const catalogue = {
     message: 'the mail server refused the session for a reason other than the token (too many connections for the mailbox, or the server is busy or in maintenance; see the reply): Exchange Online limits simultaneous IMAP/POP3 connections per mailbox, so if the reply says so, spread the devices over more accounts or lower their connections; the token was not refreshed',
     replies: { imap: 'NO [UNAVAILABLE] Mail server busy, try again later', pop3: '-ERR [SYS/TEMP] Mail server busy, try again later' },
   },
+  MAILBOX_BUSY: {
+    kind: 'config',
+    message: 'a device login found its mailbox holding mailboxSessions.maxPerMailbox upstream IMAP/POP3 sessions and no slot came free in time (or too many logins were already waiting): the device was told to try again later. If it happens often, lengthen the devices\' poll intervals, spread them over more mailboxes, or raise mailboxSessions.maxPerMailbox (Exchange Online refuses more than about 16 to 20 per mailbox)',
+    // RFC 5530 UNAVAILABLE and RFC 2449 §8.1.1 IN-USE: both say "temporary, try again later" without blaming the password.
+    replies: { imap: 'NO [UNAVAILABLE] Too many sessions on this mailbox, try again later', pop3: '-ERR [IN-USE] Too many sessions on this mailbox, try again later' },
+  },
   LINE_TOO_LONG: {
     kind: 'device',
     message: 'a client sent a line longer than the relay accepts before login (garbage, a port scan, or a misconfigured device): the connection was closed',

@@ -16,6 +16,7 @@ import { RelayError, isRelayError } from '../errors.js';
 import { errorFields, type Logger } from '../log.js';
 import type { DeliveryWorker } from '../smtp/delivery/index.js';
 import type { Spool } from '../smtp/spool/index.js';
+import type { MailboxSessionsView } from '../transport/mailbox-slots.js';
 import { isLoopbackHost } from '../transport/addresses.js';
 import { AccessPolicy } from './access.js';
 import { adminExposure, loadAdminTls } from './admin-tls.js';
@@ -40,6 +41,8 @@ export interface AdminServerOptions {
   testAccount?: AccountTester;
   /** Runs the setup doctor for the Doctor button (what works and what to fix); without it the button is not shown. */
   doctorAccount?: (account: string) => Promise<DoctorReport>;
+  /** Upstream IMAP/POP3 sessions per mailbox now (the per-mailbox cap), for the account cards. */
+  mailboxSessions?: MailboxSessionsView;
   /** True while the device listeners are bound (readiness); default: always true. */
   ready?: () => boolean;
   /** Idle minutes before an admin session ends; default `admin.sessionMinutes`. */
@@ -84,6 +87,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     tests: opts.testAccount ? new AccountTests(opts.testAccount) : null,
     doctors: opts.doctorAccount ? new AccountRuns(opts.doctorAccount) : null,
     recent,
+    ...(opts.mailboxSessions ? { mailboxSessions: opts.mailboxSessions } : {}),
     ready: opts.ready ?? (() => true),
     logger: log,
     now,

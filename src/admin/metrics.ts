@@ -17,6 +17,7 @@ import type { TokenState, TokenStateName } from '../auth/token-state.js';
 import type { DeliveryEvent, DeliveryWorker } from '../smtp/delivery/index.js';
 import type { MessageStatus, Spool, SpooledEnvelope } from '../smtp/spool/index.js';
 
+import type { MailboxSessionsView } from '../transport/mailbox-slots.js';
 import type { ConnectionRefusal, ListenerMetrics, ListenerProtocol, LoginRefusal } from '../transport/listener-metrics.js';
 
 export type { ListenerProtocol };
@@ -26,6 +27,8 @@ export interface MetricSources {
   tokens: Pick<TokenServices, 'all' | 'on' | 'off' | 'storeStatus'>;
   spool: Pick<Spool, 'on' | 'off' | 'list' | 'listDead'>;
   delivery: Pick<DeliveryWorker, 'on' | 'off'>;
+  /** The per-mailbox cap on upstream IMAP/POP3 sessions (absent: its series are not exposed). */
+  mailboxSessions?: MailboxSessionsView;
 }
 
 export interface RelayMetricsOptions {
@@ -205,6 +208,30 @@ export class RelayMetrics implements ListenerMetrics {
         for (const service of metrics.sources?.tokens.all() ?? []) {
           for (const state of tokenStates) this.set({ account: service.name, state }, service.state.state === state ? 1 : 0);
         }
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}upstream_sessions`,
+      help: 'Upstream IMAP/POP3 sessions each mailbox holds now (capped by mailboxSessions.maxPerMailbox, IMAP and POP3 together)',
+      labelNames: ['account', 'protocol'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const slots = metrics.sources?.mailboxSessions;
+        if (!slots) return;
+        const counts = new Map(slots.counts().map((c) => [c.account, c]));
+        const accounts = new Set([...(metrics.sources?.tokens.all() ?? []).map((s) => s.name), ...counts.keys()]);
+        for (const account of accounts) for (const protocol of ['imap', 'pop3'] as const) this.set({ account, protocol }, counts.get(account)?.held[protocol] ?? 0);
+      },
+    });
+    new Counter({
+      name: `${PREFIX}upstream_sessions_refused_total`,
+      help: 'Device logins told to try again later because their mailbox held mailboxSessions.maxPerMailbox sessions: reason=wait-timeout (no slot came free in time), queue-full (too many logins waiting)',
+      labelNames: ['account', 'protocol', 'reason'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const r of metrics.sources?.mailboxSessions?.refusedCounts() ?? []) this.inc({ account: r.account, protocol: r.protocol, reason: r.reason }, r.count);
       },
     });
     new Gauge({

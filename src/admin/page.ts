@@ -73,6 +73,7 @@ function accountCard(a: AccountView, ctx: Pick<PageContext, 'csrfToken' | 'nowMs
 <dt>Flow</dt><dd data-field="flow">${a.flow}</dd>
 <dt>Access token expires</dt><dd data-field="expires">${a.accessTokenExpiresAt ? timeText(a.accessTokenExpiresAt) : '-'}</dd>
 <dt>Last refresh</dt><dd data-field="last-refresh">${a.lastRefresh ? timeText(a.lastRefresh) : '-'}</dd>
+${a.mailboxSessions ? mailboxSessionsRow(a.mailboxSessions) : ''}
 ${a.reason ? html`<dt>Reason</dt><dd data-field="reason" class="reason">${a.reason}</dd>` : ''}
 ${a.lastSignInFailure ? html`<dt>Last sign-in</dt><dd data-field="sign-in-failure" class="reason">${a.lastSignInFailure}</dd>` : ''}
 </dl>
@@ -86,6 +87,11 @@ ${a.doctor ? action(`/api/accounts/${encodeURIComponent(a.account)}/doctor`, a.d
 ${a.test?.last ? testResults(a.test.last) : ''}
 ${a.doctor?.last ? doctorFindings(a.doctor.last) : ''}
 </article>`;
+}
+
+/** The per-mailbox cap at a glance: a fleet near its limit shows before devices start being told to retry. */
+function mailboxSessionsRow(s: NonNullable<AccountView['mailboxSessions']>): SafeHtml {
+  return html`<dt>Mailbox sessions</dt><dd data-field="mailbox-sessions" data-imap="${String(s.imap)}" data-pop3="${String(s.pop3)}" data-waiting="${String(s.waiting)}">${s.imap} IMAP · ${s.pop3} POP3 of ${s.limit}${s.waiting > 0 ? html` · <span class="reason">${s.waiting} waiting</span>` : ''}</dd>`;
 }
 
 function getTokenForms(a: AccountView, csrfToken: string): SafeHtml {

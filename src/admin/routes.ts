@@ -8,6 +8,7 @@ import { RelayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { DeliveryWorker } from '../smtp/delivery/index.js';
 import type { Spool } from '../smtp/spool/index.js';
+import type { MailboxSessionsView } from '../transport/mailbox-slots.js';
 import { deleteToken, getToken } from './account-actions.js';
 import type { AccountRuns, AccountTests } from './account-test.js';
 import type { DoctorReport } from '../checks/doctor/findings.js';
@@ -29,6 +30,7 @@ export interface AdminDeps extends LoginDeps {
   tests: AccountTests | null;
   doctors: AccountRuns<DoctorReport> | null;
   recent: RecentDeliveries;
+  mailboxSessions?: MailboxSessionsView;
   ready: () => boolean;
   logger: Logger;
   now: () => number;
@@ -39,7 +41,7 @@ const MESSAGE = '([0-9a-z]{9}-[0-9a-f]{10})';
 const path = (pattern: string) => new RegExp(`^${pattern}$`);
 
 export function adminRoutes(deps: AdminDeps): Route[] {
-  const sources: StatusSources = { tokens: deps.tokens, spool: deps.spool, recent: deps.recent, tests: deps.tests, doctors: deps.doctors, now: deps.now };
+  const sources: StatusSources = { tokens: deps.tokens, spool: deps.spool, recent: deps.recent, tests: deps.tests, doctors: deps.doctors, now: deps.now, ...(deps.mailboxSessions ? { mailboxSessions: deps.mailboxSessions } : {}) };
   const audit = (ex: Exchange, action: string, fields: Record<string, unknown>) =>
     deps.logger.info({ action, remoteAddress: ex.req.socket.remoteAddress, ...fields }, `admin: ${action}`);
 

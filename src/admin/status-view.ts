@@ -11,6 +11,7 @@ import type { MessageStatus, Spool } from '../smtp/spool/index.js';
 import type { AccountRun, AccountRuns, AccountTests, TestRun } from './account-test.js';
 import type { DoctorReport } from '../checks/doctor/findings.js';
 import type { RecentDelivery, RecentDeliveries } from './recent-deliveries.js';
+import type { MailboxSessionsView } from '../transport/mailbox-slots.js';
 
 export interface AccountView extends AccountStatus {
   /** Access-token expiry (ISO) when acquired; `expiresAt` is the device code's expiry while waiting. */
@@ -21,6 +22,8 @@ export interface AccountView extends AccountStatus {
   test: { running: boolean; last: TestRun | null } | null;
   /** The last Doctor report, and whether one is running; null when the Doctor button is not offered. */
   doctor: { running: boolean; last: AccountRun<DoctorReport> | null } | null;
+  /** Upstream IMAP/POP3 sessions the mailbox holds now, logins waiting for one, and the cap; null without IMAP/POP3. */
+  mailboxSessions?: { imap: number; pop3: number; waiting: number; limit: number } | null;
 }
 
 export interface SpoolView {
@@ -53,11 +56,16 @@ export interface StatusSources {
   recent: RecentDeliveries;
   tests: AccountTests | null;
   doctors?: AccountRuns<DoctorReport> | null;
+  /** The per-mailbox session cap's counts (absent: no IMAP/POP3 listener). */
+  mailboxSessions?: MailboxSessionsView;
   now?: () => number;
 }
 
-export function accountViews(sources: Pick<StatusSources, 'tokens' | 'tests' | 'doctors'>): AccountView[] {
+export function accountViews(sources: Pick<StatusSources, 'tokens' | 'tests' | 'doctors' | 'mailboxSessions'>): AccountView[] {
+  const slots = sources.mailboxSessions;
+  const counts = new Map((slots?.counts() ?? []).map((c) => [c.account, c]));
   return sources.tokens.all().map((service) => {
+    const count = counts.get(service.name);
     const row = accountStatus(service);
     const state = service.state;
     return {
@@ -66,6 +74,7 @@ export function accountViews(sources: Pick<StatusSources, 'tokens' | 'tests' | '
       lastSignInFailure: service.lastSignInFailure,
       test: sources.tests ? { running: sources.tests.isRunning(service.name), last: sources.tests.last(service.name) } : null,
       doctor: sources.doctors ? { running: sources.doctors.isRunning(service.name), last: sources.doctors.last(service.name) } : null,
+      mailboxSessions: slots ? { imap: count?.held.imap ?? 0, pop3: count?.held.pop3 ?? 0, waiting: count?.waiting ?? 0, limit: slots.options.maxPerMailbox } : null,
     };
   });
 }

@@ -5,6 +5,7 @@
  */
 import type { DeviceConfig } from '../config/schema.js';
 import { AddressRanges } from '../transport/addresses.js';
+import { PopBeforeSmtp, type PopBeforeSmtpOptions } from './pop-before-smtp.js';
 import { createPasswordVerifier, decoyPasswordHash, parsePasswordHash, type PasswordVerifier, type ScryptParams } from './password-hash.js';
 
 export interface Device {
@@ -24,12 +25,17 @@ interface Entry {
 
 export class DeviceDirectory {
   private byUsername = new Map<string, Entry>();
+  private byName = new Map<string, Entry>();
   private addressOnly: Entry[] = [];
   private all: Entry[] = [];
   /** What an unknown user name is checked against: the scrypt cost of the configured hashes. */
   private decoy = decoyPasswordHash();
 
-  constructor(devices: readonly DeviceConfig[], private readonly verifier: PasswordVerifier = createPasswordVerifier()) {
+  /** POP-before-SMTP logins; kept across reloads (see `byMailboxLogin` for how a reload applies to them). */
+  readonly mailboxLogins: PopBeforeSmtp;
+
+  constructor(devices: readonly DeviceConfig[], private readonly verifier: PasswordVerifier = createPasswordVerifier(), popBeforeSmtp: PopBeforeSmtpOptions = {}) {
+    this.mailboxLogins = new PopBeforeSmtp(popBeforeSmtp);
     this.replace(devices);
   }
 
@@ -46,6 +52,7 @@ export class DeviceDirectory {
       else addressOnly.push(entry);
     }
     [this.all, this.byUsername, this.addressOnly] = [all, byUsername, addressOnly];
+    this.byName = new Map(all.map((e) => [e.config.name, e]));
     this.decoy = decoyPasswordHash(commonParams(devices));
   }
 
@@ -62,6 +69,31 @@ export class DeviceDirectory {
   byAddress(remoteAddress: string): Device | null {
     const entry = this.addressOnly.find((e) => e.ranges.contains(remoteAddress));
     return entry ? toDevice(entry) : null;
+  }
+
+  /** A device logged in over POP3 or IMAP from `remoteAddress`: remembered when it has POP-before-SMTP on. */
+  mailboxLoggedIn(device: Device, remoteAddress: string): void {
+    const minutes = this.byName.get(device.name)?.config.popBeforeSmtpMinutes ?? 0;
+    if (minutes > 0) this.mailboxLogins.record(remoteAddress, device.name, minutes);
+  }
+
+  /**
+   * SMTP without AUTH: the device whose recent POP3/IMAP login from this address admits it (POP-before-SMTP), or
+   * null. Judged by the device list in force now, so a reload can end or shorten a window but never widen one: a
+   * device removed, turned off (popBeforeSmtpMinutes: 0) or no longer allowed from the address admits nothing, and
+   * the window is the shorter of the one recorded and login time + the minutes configured now. Two devices with
+   * open windows on one address (devices behind NAT) admit neither: the relay could not tell whose mailbox to use.
+   */
+  byMailboxLogin(remoteAddress: string): Device | null {
+    const now = this.mailboxLogins.now();
+    const admitted = this.mailboxLogins.live(remoteAddress).flatMap((login) => {
+      const entry = this.byName.get(login.device);
+      if (!entry || entry.config.username === null) return [];
+      if (!entry.ranges.empty && !entry.ranges.contains(remoteAddress)) return [];
+      const until = Math.min(login.until, login.at + entry.config.popBeforeSmtpMinutes * 60_000);
+      return until > now ? [entry] : [];
+    });
+    return admitted.length === 1 ? toDevice(admitted[0]!) : null;
   }
 
   /**

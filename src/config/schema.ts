@@ -106,6 +106,9 @@ const device = z
       .array(z.string().refine((v) => parseCidr(v) !== null, { message: 'not an address or CIDR range' }).meta({ hint: 'write an address (192.168.10.50) or a range (192.168.10.0/24, fd00::/64)' }))
       .default([])
       .meta({ description: 'source addresses or CIDR ranges the device may connect from (empty: any address, only with a password)', example: ['192.168.10.0/24'] }),
+    popBeforeSmtpMinutes: z.number().min(0).max(1440).default(0).meta({
+      description: 'POP-before-SMTP (Fuji Xerox, Brother): after this device logs in over POP3 or IMAP through the relay, SMTP without AUTH from the same source address is admitted as this device for this many minutes (0: off). Only the address the login came from, only while no other device\'s window covers that address too',
+    }),
   })
   .strict();
 
@@ -201,6 +204,15 @@ export const configSchema = z
       .strict()
       .prefault({})
       .meta({ description: 'devices fetch mail here; the relay logs in upstream with XOAUTH2 and splices the session' }),
+    mailboxSessions: z
+      .object({
+        maxPerMailbox: z.number().int().min(1).max(50).default(10).meta({ description: 'upstream IMAP and POP3 sessions one mailbox may hold at once through this relay (Exchange Online refuses more than about 16 to 20 per mailbox, counted over every client; keep room for Outlook and others)' }),
+        waitSeconds: z.number().min(0).max(120).default(10).meta({ description: 'how long a device login waits for a free session slot of its mailbox before it is told to try again later (IMAP NO [UNAVAILABLE], POP3 -ERR [IN-USE])' }),
+        maxWaitingPerMailbox: z.number().int().min(0).max(1000).default(20).meta({ description: 'device logins that may wait for a slot of one mailbox at once; past it a login is told to try again later at once' }),
+      })
+      .strict()
+      .prefault({})
+      .meta({ description: 'a cap on concurrent upstream IMAP/POP3 sessions per mailbox, so a fleet of devices polling one mailbox cannot exhaust Exchange\'s per-mailbox limit (sessions of the IMAP and POP3 listeners count together)' }),
     logins: z
       .object({
         maxCommandsBeforeLogin: z.number().int().min(5).max(10_000).default(50).meta({ description: 'IMAP and POP3: commands a connection may send before it logs in; past it the connection is closed' }),

@@ -68,6 +68,8 @@ export class SmtpListener {
   private readonly releases = new Map<string, () => void>();
   /** The configuration each open session began with. */
   private readonly snapshots = new Map<string, Config>();
+  /** Sessions admitted by POP-before-SMTP: decided (and logged) once per session. */
+  private readonly afterMailboxLogin = new Map<string, Device>();
   private readonly log: Logger;
   private readonly metrics: ListenerMetrics;
 
@@ -110,6 +112,7 @@ export class SmtpListener {
       },
       onClose: (session) => {
         this.snapshots.delete(session.id);
+        this.afterMailboxLogin.delete(session.id);
         this.releases.get(session.id)?.();
       },
     });
@@ -199,7 +202,18 @@ export class SmtpListener {
   /** The device behind this session: logged in, or admitted by address. */
   private deviceOf(session: SMTPServerSession): Device | null {
     // `||`, not `??`: smtp-server resets `user` to false (not undefined) after STARTTLS.
-    return (session.user as Device | false | undefined) || this.o.devices.byAddress(session.remoteAddress);
+    return (session.user as Device | false | undefined) || this.o.devices.byAddress(session.remoteAddress) || this.admittedByMailboxLogin(session);
+  }
+
+  /** POP-before-SMTP: a device that logged in over POP3/IMAP from this address lately (off unless configured). */
+  private admittedByMailboxLogin(session: SMTPServerSession): Device | null {
+    const known = this.afterMailboxLogin.get(session.id);
+    if (known) return known;
+    const device = this.o.devices.byMailboxLogin(session.remoteAddress);
+    if (!device) return null;
+    this.afterMailboxLogin.set(session.id, device);
+    this.log.info({ remote: session.remoteAddress, device: device.name, account: device.account }, 'admitted without AUTH by POP-before-SMTP: this device logged in over POP3/IMAP from this address within its popBeforeSmtpMinutes');
+    return device;
   }
 
   private onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, cb: (err?: Error | null) => void): void {

@@ -13,6 +13,7 @@ import { RelayError, isRelayError } from '../errors.js';
 import { errorFields, type Logger } from '../log.js';
 import { LineReader } from './line-reader.js';
 import type { ListenerMetrics } from './listener-metrics.js';
+import type { MailboxSlots } from './mailbox-slots.js';
 import type { RegisteredSession, SessionPhase, SessionProtocol } from './session-registry.js';
 import { splice, type Splice, type SpliceResult } from './splice.js';
 import type { UpstreamTarget } from './upstream-connect.js';
@@ -67,6 +68,8 @@ export interface ProxyContext {
   untagged(reply: string): string;
   /** Counts failed device logins for /metrics. */
   metrics?: ListenerMetrics;
+  /** The per-mailbox cap on upstream sessions (shared by every IMAP and POP3 listener); none: no cap. */
+  slots?: MailboxSlots;
 }
 
 export class DeviceSession implements RegisteredSession {
@@ -234,6 +237,8 @@ export class DeviceSession implements RegisteredSession {
       throw new RelayError('AUTH_FAILED', `user name ${JSON.stringify(username)}`);
     }
     throttle.succeeded(this.remote, username);
+    // The device proved its password: that is what POP-before-SMTP trusts, whatever the upstream says next.
+    devices.mailboxLoggedIn(device, this.remote);
     this.device = device.name;
     this.account = device.account;
     this.log = this.connectionLog.child({ device: device.name, account: device.account });
@@ -246,7 +251,9 @@ export class DeviceSession implements RegisteredSession {
     this.phase = 'logging-in';
     this.socket.setTimeout(0); // the upstream dialogue has its own time limits
     try {
-      return await openUpstreamSession({ account: this.account, tokens: this.ctx.tokens, target: this.ctx.upstream, dialect, log: this.log });
+      const account = this.account;
+      const open = () => openUpstreamSession({ account, tokens: this.ctx.tokens, target: this.ctx.upstream, dialect, log: this.log });
+      return await (this.ctx.slots ? this.ctx.slots.hold(account, this.protocol, this.log, open) : open());
     } catch (err) {
       this.phase = 'pre-auth'; // the device may try again
       this.armPreAuthTimer();

@@ -19,6 +19,7 @@ import { SessionRegistry, type DrainResult, type SessionProtocol } from './sessi
 import { deviceTlsOptions, type DeviceTlsMaterial } from './tls-options.js';
 import type { TokenSource } from './upstream-login.js';
 import { noListenerMetrics, type ListenerMetrics } from './listener-metrics.js';
+import type { MailboxSlots } from './mailbox-slots.js';
 
 /** What `new ImapListener(…)` / `new Pop3Listener(…)` take. */
 export interface ProxyListenerOptions {
@@ -42,6 +43,8 @@ export interface ProxyListenerOptions {
   drainMs?: number;
   /** Open sessions and failed logins, for /metrics. */
   metrics?: ListenerMetrics;
+  /** The per-mailbox cap on upstream sessions, shared by every IMAP and POP3 listener of the daemon. */
+  slots?: MailboxSlots;
 }
 
 /** The protocol-specific part of a proxy listener. */
@@ -95,6 +98,7 @@ export class ProxyListener {
       limits,
       untagged: (reply) => protocol.untagged(reply),
       ...(o.metrics ? { metrics: o.metrics } : {}),
+      ...(o.slots ? { slots: o.slots } : {}),
     };
     this.server = this.createServer();
     // accept() counts a socket only once its TLS handshake is done (implicit TLS); this backstop bounds those still

@@ -13,7 +13,7 @@ import { hashPassword } from '../../src/auth/password-hash.js';
 import { TokenServices } from '../../src/auth/token-services.js';
 import { SANDBOX_MAILBOX, SANDBOX_TENANT_ID } from '../../src/sandbox/sandbox-config.js';
 import { mailPeersAvailable, startMailPeers, type MailPeers } from '../support/peers/mail-peers.js';
-import { attachmentMessage } from '../support/peers/messages.js';
+import { attachmentMessage, partialMessages } from '../support/peers/messages.js';
 import { startRelay, type RelayProcess } from '../support/relay-process.js';
 import { eventually, startSandboxEnv, type SandboxEnv } from '../support/sandbox-env.js';
 import { SmtpDevice } from '../support/smtp-device.js';
@@ -318,4 +318,33 @@ test('the relay log holds no device password, no access token and no XOAUTH2 str
   assert.ok(!log.includes(PASSWORD), 'device password in the log');
   assert.ok(!/eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/.test(log), 'a JWT (access token) in the log');
   assert.ok(!/dXNlcj[A-Za-z0-9+/=]{20,}/.test(log), 'an XOAUTH2 string (base64 of "user=…") in the log');
+});
+
+test('a message/partial split scan (3 parts) and the MIME inside it arrive byte-identical through Postfix and Dovecot', { skip }, async () => {
+  // From the mailbox itself, so the default sender policy keeps every header as sent.
+  const { original, parts } = partialMessages(SANDBOX_MAILBOX, [SANDBOX_MAILBOX], `split scan ${Date.now()}`, 3);
+  const before = (await peers.waitForMessages(SANDBOX_MAILBOX, 0, 100)).length;
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port: port(), secure: false, ignoreTLS: true, auth: { user: 'mfp2', pass: PASSWORD } });
+  try {
+    for (const raw of parts) await transport.sendMail({ envelope: { from: SANDBOX_MAILBOX, to: [SANDBOX_MAILBOX] }, raw });
+  } finally {
+    transport.close();
+  }
+  const files = await messagesFor(SANDBOX_MAILBOX, before + 3, 60_000);
+  const texts = await Promise.all(files.map((f) => readFile(f, 'latin1')));
+  // Dovecot stores LF line endings; the relay's and Postfix's trace lines (and Return-Path) come before the
+  // device's first header. From there on, every byte must be the device's.
+  const lf = (s: string) => s.replaceAll('\r\n', '\n');
+  const fragments: string[] = [];
+  for (const [i, sent] of parts.entries()) {
+    const firstHeader = sent.slice(0, sent.indexOf('\r\n'));
+    const subject = /^Subject: (.*)$/m.exec(sent)![1]!;
+    const text = texts.find((t) => t.includes(`\nSubject: ${subject}\n`));
+    assert.ok(text, `part ${i + 1} arrived`);
+    const added = text.slice(0, text.indexOf(`\n${firstHeader}\n`) + 1);
+    assert.ok(added.split('\n').filter(Boolean).every((l) => /^(Return-Path|X-Original-To|Delivered-To|Received):|^\s/.test(l)), `only trace lines added before the original headers: ${added}`);
+    assert.equal(sha256(text.slice(added.length)), sha256(lf(sent)), `part ${i + 1} byte-identical from its first header on`);
+    fragments.push(text.slice(text.indexOf('\n\n') + 2));
+  }
+  assert.equal(sha256(fragments.join('')), sha256(lf(original)), 'the fragments reassemble into the original message (RFC 2046 §5.2.2.1)');
 });

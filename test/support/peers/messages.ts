@@ -38,3 +38,51 @@ export function attachmentMessage(from: string, to: string[], subject: string, s
 export function dataPayload(message: string): string {
   return `${message.replace(/^\./gm, '..')}.\r\n`;
 }
+
+/**
+ * A scan split the way Canon/Xerox units do (RFC 2046 §5.2.2): an original message (multipart/mixed with a text
+ * part, a base64 PDF-like attachment and an attached message/rfc822, 7bit throughout as §5.2.2 requires) cut into
+ * `total` fragments, each sent as its own message/partial message with the same id. The original's header block
+ * opens the first fragment's body. Returns the original too, for checking the reassembly.
+ */
+export function partialMessages(from: string, to: string[], subject: string, total: number, attachmentBytes = 96 * 1024): { original: string; parts: string[] } {
+  const boundary = `=_scan_${randomUUID()}`;
+  const pdf = Buffer.from(Array.from({ length: attachmentBytes }, (_, i) => (i * 131 + 7) % 256)).toString('base64').replace(/.{76}/g, '$&\r\n');
+  const original = [
+    ...headers(from, to, subject, [`Content-Type: multipart/mixed;\r\n\tboundary="${boundary}"`]),
+    '',
+    'This is a multi-part message in MIME format.',
+    `--${boundary}`,
+    'Content-Type: text/plain; charset=us-ascii',
+    '',
+    'Scanned 3 pages.   ',
+    '.',
+    '..a line that starts with dots',
+    `--${boundary}`,
+    'Content-Type: application/pdf; name="scan.pdf"',
+    'Content-Transfer-Encoding: base64',
+    'Content-Disposition: attachment; filename="scan.pdf"',
+    '',
+    pdf.replace(/\r\n$/, ''),
+    `--${boundary}`,
+    'Content-Type: message/rfc822',
+    '',
+    'From: <job@printer.local>',
+    'Subject: job ticket',
+    '',
+    'copies=1',
+    `--${boundary}--`,
+    '',
+  ].join('\r\n');
+  const id = `${randomUUID()}@${from.slice(from.lastIndexOf('@') + 1)}`;
+  const size = Math.ceil(original.length / total);
+  const parts: string[] = [];
+  for (let n = 1; n <= total; n++) {
+    // Cut at line ends, so each fragment's body is a run of whole CRLF lines.
+    const start = n === 1 ? 0 : original.indexOf('\r\n', (n - 1) * size) + 2;
+    const end = n === total ? original.length : original.indexOf('\r\n', n * size) + 2;
+    const head = headers(from, to, `${subject} (${n}/${total})`, [`Content-Type: message/partial; id="${id}";\r\n\tnumber=${n}; total=${total}`]);
+    parts.push(`${head.join('\r\n')}\r\n\r\n${original.slice(start, end)}`);
+  }
+  return { original, parts };
+}

@@ -97,7 +97,7 @@ export async function relayWorld(): Promise<RelayWorld> {
 }
 
 function device(name: string, username: string, passwordHash: string): Config['devices'][number] {
-  return { name, username, passwordHash, account: 'scanner', allowedSenders: [], allowedRecipientDomains: [], allowFrom: [] };
+  return { name, username, passwordHash, account: 'scanner', allowedSenders: [], allowedRecipientDomains: [], allowFrom: [], popBeforeSmtpMinutes: 0 };
 }
 
 export function testConfig(upstreamPort: number, maxConnectionsPerAddress = 20): Config {

@@ -195,7 +195,15 @@ export class DeliveryWorker extends EventEmitter<DeliveryEvents> {
         continue;
       }
       this.pacing.start(mailbox, nowMs);
-      this.run(envelope.id, () => this.deliver(envelope.id, () => this.paceSubmit(mailbox, nowMs)), () => this.pacing.finish(mailbox));
+      // The mailbox's slot is free once the upstream part is over: the next message goes while this one's outcome
+      // is written to the spool (a connection is back in the pool by then).
+      let slotHeld = true;
+      const freeSlot = () => {
+        if (!slotHeld) return;
+        slotHeld = false;
+        this.pacing.finish(mailbox);
+      };
+      this.run(envelope.id, () => this.deliver(envelope.id, () => this.paceSubmit(mailbox, nowMs), freeSlot), freeSlot);
     }
     this.wakeUpAt(wakeAt);
   }
@@ -227,7 +235,7 @@ export class DeliveryWorker extends EventEmitter<DeliveryEvents> {
     }
   }
 
-  private async deliver(id: string, beforeSubmit: () => Promise<void>): Promise<void> {
+  private async deliver(id: string, beforeSubmit: () => Promise<void>, upstreamDone: () => void): Promise<void> {
     // The envelope on disk, not the cached one: the queue CLI may have dropped, retried or re-timed it.
     const envelope = await this.opts.spool.get(id);
     if (!envelope || !isDeliverable(envelope.state.status) || Date.parse(envelope.state.nextAttemptAt) > this.now()) {
@@ -254,6 +262,8 @@ export class DeliveryWorker extends EventEmitter<DeliveryEvents> {
             },
             envelope,
           );
+    upstreamDone();
+    this.pump();
     const recorded = await this.apply(id, recordOutcome(this.outcomeContext, envelope, outcome));
     // The account got its token while this attempt was finding it missing: do not wait for the next sign-in.
     if (recorded.remaining?.state.status === 'held' && (this.acquiredCount.get(envelope.account) ?? 0) !== acquiredBefore) {

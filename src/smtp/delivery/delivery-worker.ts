@@ -231,7 +231,7 @@ export class DeliveryWorker extends EventEmitter<DeliveryEvents> {
       const nowMs = this.now();
       const at = this.pacing.sendableAt(mailbox, startedAt, nowMs);
       if (at <= nowMs) return this.pacing.restamp(mailbox, startedAt, nowMs);
-      await new Promise((resolve) => setTimeout(resolve, at - nowMs));
+      await new Promise((resolve) => setTimeout(resolve, at - nowMs).unref()); // a stopping daemon does not wait for it
     }
   }
 

@@ -10,7 +10,7 @@ import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import { SMTPServer, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import { createPki } from '../../src/sandbox/pki.js';
 
 /** An SMTP reply a script returns, e.g. `{ code: 451, message: '4.7.0 Temporary server error' }`. */
@@ -61,6 +61,10 @@ export interface ScriptedUpstream {
   readonly authAttempts: Array<{ user: string; token: string; accepted: boolean }>;
   /** Open connections now, the most open at once, all connections so far, and when each one opened (ms). */
   readonly connections: { open: number; maxOpen: number; total: number; openedAt: number[] };
+  /** Every command a client sent (its verb only, e.g. RSET, MAIL), with the id of its connection and when (ms). */
+  readonly commands: Array<{ connection: string; command: string; at: number }>;
+  /** Destroys every open client socket at once (a network drop; no reply, no FIN first); returns how many. */
+  dropConnections(): number;
   /** Resolves once `count` messages were accepted; rejects after `timeoutMs`. */
   waitForMessages(count: number, timeoutMs?: number): Promise<ReceivedMessage[]>;
   stop(): Promise<void>;
@@ -87,6 +91,15 @@ export async function startScriptedUpstream(opts: { dir: string; tls: UpstreamTl
   const received: ReceivedMessage[] = [];
   const authAttempts: ScriptedUpstream['authAttempts'] = [];
   const connections = { open: 0, maxOpen: 0, total: 0, openedAt: [] as number[] };
+  const commands: ScriptedUpstream['commands'] = [];
+  // smtp-server reports each command it reads to its logger (debug, tnx 'command'); nothing else is kept.
+  const ignore = () => undefined;
+  const commandLog = {
+    trace: ignore, info: ignore, warn: ignore, error: ignore, fatal: ignore,
+    debug(entry: { tnx?: string; cid?: string; command?: string }) {
+      if (entry.tnx === 'command' && entry.cid && entry.command) commands.push({ connection: entry.cid, command: entry.command, at: Date.now() });
+    },
+  };
   const sessionAuth = new Map<string, SessionAuth>();
   let mailFromCount = 0;
   let dataCount = 0;
@@ -99,7 +112,7 @@ export async function startScriptedUpstream(opts: { dir: string; tls: UpstreamTl
     authMethods: ['XOAUTH2'],
     allowInsecureAuth: false,
     size: 512 * 1024 * 1024,
-    logger: false,
+    logger: commandLog as unknown as SMTPServerOptions['logger'],
     disableReverseLookup: true,
     banner: 'scripted upstream ready',
     onConnect(_session, callback) {
@@ -187,6 +200,11 @@ export async function startScriptedUpstream(opts: { dir: string; tls: UpstreamTl
     received,
     authAttempts,
     connections,
+    commands,
+    dropConnections() {
+      for (const connection of server.connections) connection._socket.destroy();
+      return server.connections.size;
+    },
     async waitForMessages(count, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
       while (received.length < count) {

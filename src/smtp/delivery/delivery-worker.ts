@@ -8,6 +8,9 @@
  * and each attempt re-reads its message's envelope first, so a message dropped or retried from the CLI a
  * moment ago is seen as it is now.
  *
+ * Messages of one mailbox share up to maxConnectionsPerMailbox authenticated connections (mailbox-connections.ts):
+ * a backlog costs a TLS handshake and an AUTH per connection, not per message. Pacing still counts messages.
+ *
  * Delivery is at-least-once: a connection lost after the final `.` (RFC 5321 §4.1.1.4) leaves the message
  * deferred, and the next attempt may duplicate it (docs/exchange-online.md §6).
  */
@@ -19,6 +22,7 @@ import type { Spool } from '../spool/spool.js';
 import { deliverOnce } from './deliver-once.js';
 import { HVE_MIN_TOKEN_LIFETIME_MS, isHighVolumeEmail } from '../high-volume-email.js';
 import type { AccountTokens, TokenStates } from '../../auth/account-tokens.js';
+import { MailboxConnections, type MailboxConnectionLimits } from './mailbox-connections.js';
 import { MailboxPacing } from './mailbox-pacing.js';
 import { isExpired, recordExpiry, recordOutcome, type DeliveryEvent, type OutcomeContext, type RecordedOutcome } from './record-outcome.js';
 import type { SendOutcome } from './send-outcome.js';
@@ -44,6 +48,8 @@ export interface DeliveryWorkerOptions {
   rateWindowMs?: number;
   /** Jitter source of the back-off (tests pin it). */
   random?: () => number;
+  /** How long a connection is kept idle, and how much token life it must have left to be used (tests shorten them). */
+  connections?: Pick<MailboxConnectionLimits, 'idleMs' | 'tokenMarginMs'>;
 }
 
 export type DeliveryEvents = { delivered: [DeliveryEvent]; deferred: [DeliveryEvent]; held: [DeliveryEvent]; dead: [DeliveryEvent] };
@@ -54,6 +60,7 @@ export class DeliveryWorker extends EventEmitter<DeliveryEvents> {
   private readonly writtenDuringScan = new Set<string>();
   private readonly running = new Map<string, Promise<void>>();
   private readonly pacing: MailboxPacing;
+  private readonly connections: MailboxConnections;
   /** Per account, how many times it became 'acquired': a hold that raced a sign-in is released at once. */
   private readonly acquiredCount = new Map<string, number>();
   private readonly log: Logger;
@@ -73,12 +80,14 @@ export class DeliveryWorker extends EventEmitter<DeliveryEvents> {
     this.now = opts.now ?? Date.now;
     const { maxConnectionsPerMailbox, maxMessagesPerMinute } = opts.limits;
     this.pacing = new MailboxPacing({ maxConnections: maxConnectionsPerMailbox, maxPerWindow: maxMessagesPerMinute, windowMs: opts.rateWindowMs ?? 60_000 });
+    this.connections = new MailboxConnections({ maxPerMailbox: maxConnectionsPerMailbox, ...opts.connections }, this.log);
     this.outcomeContext = { spool: opts.spool, settings: opts.limits, now: this.now, random: opts.random, log: this.log };
   }
 
   /** Reads the spool, releases held messages whose account has a token, and starts delivering. */
   async start(): Promise<void> {
     this.stopped = false;
+    this.connections.reopen();
     // A new message is added as it is, not by re-reading the spool: under a backlog (an outage, a revoked
     // token) a full rescan per accepted message would make every device's 250 cost O(queue length).
     const onCommitted = (envelope: SpooledEnvelope) => this.admit(envelope);
@@ -86,7 +95,7 @@ export class DeliveryWorker extends EventEmitter<DeliveryEvents> {
     this.unsubscribe.push(() => this.opts.spool.off('committed', onCommitted));
     this.unsubscribe.push(
       this.opts.tokens.onStateChange((account, state) => {
-        if (state !== 'acquired') return;
+        if (state !== 'acquired') return this.connections.forgetAccount(account);
         this.acquiredCount.set(account, (this.acquiredCount.get(account) ?? 0) + 1);
         this.releaseHeld(account).catch((err: unknown) => this.log.error({ ...errorFields(err), account }, 'cannot release held messages'));
       }),
@@ -127,6 +136,8 @@ export class DeliveryWorker extends EventEmitter<DeliveryEvents> {
     const drained = Promise.allSettled([...this.running.values()]).then(() => true as const);
     const finished = await Promise.race([drained, timedOut]);
     clearTimeout(timer);
+    // Idle connections now; those still sending when they finish.
+    this.connections.closeAll();
     if (!finished) this.log.warn({ inFlight: this.running.size }, 'stopped with sends still in flight: they are retried at the next start (at-least-once)');
     return finished;
   }
@@ -184,7 +195,15 @@ export class DeliveryWorker extends EventEmitter<DeliveryEvents> {
         continue;
       }
       this.pacing.start(mailbox, nowMs);
-      this.run(envelope.id, () => this.deliver(envelope.id), () => this.pacing.finish(mailbox));
+      // The mailbox's slot is free once the upstream part is over: the next message goes while this one's outcome
+      // is written to the spool (a connection is back in the pool by then).
+      let slotHeld = true;
+      const freeSlot = () => {
+        if (!slotHeld) return;
+        slotHeld = false;
+        this.pacing.finish(mailbox);
+      };
+      this.run(envelope.id, () => this.deliver(envelope.id, () => this.paceSubmit(mailbox, nowMs), freeSlot), freeSlot);
     }
     this.wakeUpAt(wakeAt);
   }
@@ -206,7 +225,17 @@ export class DeliveryWorker extends EventEmitter<DeliveryEvents> {
     this.running.set(id, done);
   }
 
-  private async deliver(id: string): Promise<void> {
+  /** Holds a send whose MAIL FROM would pass the mailbox's rate window, then counts it at its real time. */
+  private async paceSubmit(mailbox: string, startedAt: number): Promise<void> {
+    for (;;) {
+      const nowMs = this.now();
+      const at = this.pacing.sendableAt(mailbox, startedAt, nowMs);
+      if (at <= nowMs) return this.pacing.restamp(mailbox, startedAt, nowMs);
+      await new Promise((resolve) => setTimeout(resolve, at - nowMs).unref()); // a stopping daemon does not wait for it
+    }
+  }
+
+  private async deliver(id: string, beforeSubmit: () => Promise<void>, upstreamDone: () => void): Promise<void> {
     // The envelope on disk, not the cached one: the queue CLI may have dropped, retried or re-timed it.
     const envelope = await this.opts.spool.get(id);
     if (!envelope || !isDeliverable(envelope.state.status) || Date.parse(envelope.state.nextAttemptAt) > this.now()) {
@@ -219,7 +248,22 @@ export class DeliveryWorker extends EventEmitter<DeliveryEvents> {
     const outcome: SendOutcome =
       mailbox === null
         ? { kind: 'token-unavailable', code: 'UNKNOWN_ACCOUNT', reply: `account ${envelope.account} is not in the configuration` }
-        : await deliverOnce({ tokens: this.opts.tokens, target, mailbox, messagePath: this.opts.spool.messagePath(id), log: this.log, ...(isHighVolumeEmail(this.opts.upstream) ? { minTokenLifetimeMs: HVE_MIN_TOKEN_LIFETIME_MS } : {}) }, envelope);
+        : await deliverOnce(
+            {
+              tokens: this.opts.tokens,
+              connections: this.connections,
+              connectionKey: this.pacingKey(envelope.account),
+              target,
+              mailbox,
+              messagePath: this.opts.spool.messagePath(id),
+              log: this.log,
+              beforeSubmit,
+              ...(isHighVolumeEmail(this.opts.upstream) ? { minTokenLifetimeMs: HVE_MIN_TOKEN_LIFETIME_MS } : {}),
+            },
+            envelope,
+          );
+    upstreamDone();
+    this.pump();
     const recorded = await this.apply(id, recordOutcome(this.outcomeContext, envelope, outcome));
     // The account got its token while this attempt was finding it missing: do not wait for the next sign-in.
     if (recorded.remaining?.state.status === 'held' && (this.acquiredCount.get(envelope.account) ?? 0) !== acquiredBefore) {

@@ -3,6 +3,11 @@
  * `maxConnections` sends at once (Exchange answers a 4th with `432 4.3.2`) and at most `maxPerWindow` sends
  * started in any sliding window (`30` a minute). Mailboxes are paced apart: one busy scanner never delays
  * another mailbox's mail.
+ *
+ * A send is counted when it starts (so the worker never starts more than the window allows), and counted again, at
+ * its real time, just before its MAIL FROM (`sendableAt` / `restamp`): with reused connections the time from start
+ * to MAIL FROM varies (a new connection spends a TLS handshake and an AUTH first, a reused one nothing), and Exchange
+ * counts what arrives. A message goes out only when the window, by those real times, has room: exact at the upstream.
  */
 
 export interface PacingLimits {
@@ -34,6 +39,26 @@ export class MailboxPacing {
     const use = this.use(mailbox, nowMs);
     use.active += 1;
     use.starts.push(nowMs);
+  }
+
+  /**
+   * When the send that started at `startedAt` may submit (its MAIL FROM): `nowMs` when the window, counting the
+   * other sends at their latest stamps, has room; else when enough of them leave it.
+   */
+  sendableAt(mailbox: string, startedAt: number, nowMs: number): number {
+    const others = [...this.use(mailbox, nowMs).starts];
+    const own = others.indexOf(startedAt);
+    if (own >= 0) others.splice(own, 1);
+    if (others.length < this.limits.maxPerWindow) return nowMs;
+    return others[others.length - this.limits.maxPerWindow]! + this.limits.windowMs;
+  }
+
+  /** The send that started at `startedAt` submits now: it counts from `nowMs` (call when `sendableAt` said so). */
+  restamp(mailbox: string, startedAt: number, nowMs: number): void {
+    const { starts } = this.use(mailbox, nowMs);
+    const own = starts.indexOf(startedAt);
+    if (own >= 0) starts.splice(own, 1);
+    starts.push(nowMs); // every stamp is at most now: the list stays in order
   }
 
   /** Records a send end (its connection is closed). */

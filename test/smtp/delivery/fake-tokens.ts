@@ -11,6 +11,12 @@ import { RelayError } from '../../../src/errors.js';
 /** The fake stands for the provider underneath; the refresh-once rule on top is the product's own (accountTokens). */
 export class FakeTokens implements TokenProvider, TokenStates, AccountTokens {
   issued = 0;
+  /** accessTokenFor calls (delivery asks once per new upstream connection, not per message). */
+  requests = 0;
+  /** Life of a minted token; tokens are re-minted when less than `refreshAheadMs` of it is left (as the token service refreshes ahead). */
+  lifetimeMs = 3600_000;
+  refreshAheadMs = 0;
+  private readonly expiry = new Map<string, number>();
   readonly rejectedTokens: string[] = [];
   /** Set to make the next accessTokenFor calls fail with TOKEN_REFRESH_FAILED (network trouble). */
   refreshFails = false;
@@ -27,7 +33,10 @@ export class FakeTokens implements TokenProvider, TokenStates, AccountTokens {
     if (state === 'invalid') throw new RelayError('TOKEN_INVALID', `${account}: refresh refused`);
     if (state !== 'acquired') throw new RelayError('TOKEN_NOT_ACQUIRED', account);
     if (this.refreshFails) throw new RelayError('TOKEN_REFRESH_FAILED', 'network down');
-    return this.shaped(this.current.get(account) ?? this.mint(account));
+    this.requests += 1;
+    const current = this.current.get(account);
+    if (current && (this.expiry.get(current) ?? 0) - Date.now() > this.refreshAheadMs) return this.shaped(current);
+    return this.shaped(this.mint(account));
   }
 
   async tokenRejected(account: string, token: string): Promise<AccessToken> {
@@ -37,7 +46,7 @@ export class FakeTokens implements TokenProvider, TokenStates, AccountTokens {
   }
 
   private shaped(token: string): AccessToken {
-    return { token, expiresAt: new Date(Date.now() + 3600_000), mailbox: 'fake@mailbox.test' };
+    return { token, expiresAt: new Date(this.expiry.get(token) ?? Date.now() + this.lifetimeMs), mailbox: 'fake@mailbox.test' };
   }
 
   stateOf(account: string): TokenStateName {
@@ -59,6 +68,7 @@ export class FakeTokens implements TokenProvider, TokenStates, AccountTokens {
     this.issued += 1;
     const token = `tok-${this.issued}`;
     this.current.set(account, token);
+    this.expiry.set(token, Date.now() + this.lifetimeMs);
     return token;
   }
 }

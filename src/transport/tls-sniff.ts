@@ -102,6 +102,12 @@ export async function handshakeDevice(socket: Socket, o: DeviceHandshake): Promi
     socket.destroy();
     return null;
   };
+  if (peeked.end === 'closed' && peeked.bytes.length === 0) {
+    // Connected and left without a byte: a port probe or a load balancer's check, not a device failing at TLS.
+    o.report.log.debug({ remote: socket.remoteAddress, tls: o.report.stage }, 'connection closed before any TLS handshake');
+    socket.destroy();
+    return null;
+  }
   if (peeked.end !== 'enough') return fail(null, peeked.end === 'timeout');
   if (!hello) return fail(null, false);
   const secure = new TLSSocket(socket, { isServer: true, secureContext: o.secureContext });

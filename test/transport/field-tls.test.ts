@@ -202,6 +202,35 @@ describe('SMTP', { skip }, () => {
   });
 });
 
+test('SMTP: a device that drops the connection in the middle of DATA is logged at info, nothing stored', async () => {
+  await trustedCa();
+  const relay = await smtpRelay({ tls: 'none' });
+  try {
+    const d = await LineClient.connect({ port: relay.port, timeoutMs: 5000 });
+    await d.smtpReply();
+    await d.smtp('EHLO mfp');
+    const auth = await d.smtp(`AUTH PLAIN ${Buffer.from(`\0${MFP.username}\0${MFP.password}`).toString('base64')}`);
+    assert.equal(auth.code, 235, auth.text);
+    assert.equal((await d.smtp('MAIL FROM:<fax@printer.local>')).code, 250);
+    assert.equal((await d.smtp('RCPT TO:<desk@contoso.com>')).code, 250);
+    assert.equal((await d.smtp('DATA')).code, 354);
+    await d.write('Subject: half a scan\r\n\r\nfirst half of the page');
+    d.close();
+    await eventually(() => relay.log().includes('in the middle of DATA'));
+    const line = JSON.parse(relay.log().split('\n').find((l) => l.includes('in the middle of DATA'))!) as { level: string };
+    assert.equal(line.level, 'info');
+    assert.doesNotMatch(relay.log(), /"level":"(error|warn)"/);
+    assert.deepEqual(await relay.spool.list(), []);
+  } finally {
+    await relay.close();
+  }
+});
+
+async function eventually(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !check(); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(check(), 'the expected log line did not come');
+}
+
 // ── IMAP and POP3 ───────────────────────────────────────────────────────────────────────────────────────────────
 
 describe('IMAP', { skip }, () => {

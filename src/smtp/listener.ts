@@ -72,6 +72,9 @@ function addressAllowed(address: string, allowed: readonly string[]): boolean {
  */
 const TLS_HANDSHAKE_MS = 60_000;
 
+/** How long close() lets open sessions finish before they get 421 (smtp-server's own default). */
+const CLOSE_GRACE_MS = 30_000;
+
 /** smtp-server's socket errors that mean the device went away (its own list of "quiet" errors). */
 const DEVICE_GONE = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
 
@@ -242,16 +245,25 @@ export class SmtpListener {
     return port;
   }
 
-  /**
-   * Stops accepting and closes the sessions (smtp-server gives them its grace period, then 421). With a front, the
-   * smtp-server instances never listened: their close() returns at once and their timers end the sessions, which
-   * the front's close waits for.
-   */
+  /** Stops accepting and closes the sessions: they get a grace period, then 421. */
   async close(): Promise<void> {
+    if (!this.front) return new Promise((resolve) => this.server.close(() => resolve()));
+    const front = this.front;
+    const stopped = new Promise<void>((resolve) => front.close(() => resolve()));
     const servers = [this.server, this.tlsServer].filter((s): s is SMTPServer => s !== null);
-    const closing = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
-    if (this.front) closing.push(new Promise<void>((resolve) => this.front!.close(() => resolve())));
-    await Promise.all(closing);
+    // Marks them closing (a session's next command gets 421). An instance that never listened clears its own
+    // grace timer at once, so the sessions are ended here after the same grace.
+    for (const server of servers) server.close(() => undefined);
+    const grace = setTimeout(() => {
+      for (const server of servers) {
+        for (const connection of server.connections) {
+          connection.send(421, 'Server shutting down');
+          connection.close();
+        }
+      }
+    }, CLOSE_GRACE_MS);
+    await stopped;
+    clearTimeout(grace);
   }
 
   private onConnect(session: SMTPServerSession, cb: (err?: Error | null) => void): void {

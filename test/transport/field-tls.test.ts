@@ -277,6 +277,17 @@ describe('IMAP', { skip }, () => {
   });
 });
 
+test('IMAP: a plain-text client on an implicit listener is told apart: reason not-tls, with the fix', async () => {
+  const server = await imap.upstream();
+  const { port } = await imap.relay({ upstreamPort: server.port, tls: 'implicit' });
+  const client = await LineClient.connect({ port, timeoutMs: 5000 });
+  client.send('a CAPABILITY');
+  await assert.rejects(client.readLine(), /closed|ECONNRESET/);
+  const lines = imap.world().logText().split('\n').filter((l) => l.includes('TLS handshake failed') && l.includes(`127.0.0.1:${port}`));
+  assert.equal(lines.length, 1);
+  assert.match(lines[0]!, /"tls":"implicit","reason":"not-tls".*device sent something other than a TLS handshake: it speaks plain text, so give it a listener with tls: auto, starttls or none/);
+});
+
 describe('POP3', { skip }, () => {
   test('tls: auto on one port: curl pop3s:// (implicit TLS), curl --ssl-reqd pop3:// (STLS), a silent socket greeted', async () => {
     await trustedCa(pop3);

@@ -300,7 +300,7 @@ export class DeviceSession implements RegisteredSession {
 
   /** Where this session's failed TLS handshake is logged and counted. */
   private tlsReport(stage: TlsStage): TlsFailureReport {
-    return { protocol: this.protocol, listener: this.listener, stage, legacyDevices: this.ctx.legacyDevices, log: this.connectionLog, ...(this.ctx.metrics ? { metrics: this.ctx.metrics } : {}) };
+    return { protocol: this.protocol, listener: this.listener, stage, legacyDevices: this.ctx.legacyDevices, log: this.connectionLog, logNamesRemote: true, ...(this.ctx.metrics ? { metrics: this.ctx.metrics } : {}) };
   }
 
   private newReader(socket: Socket): LineReader {

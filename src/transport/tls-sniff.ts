@@ -79,6 +79,8 @@ export interface TlsFailureReport {
   stage: TlsStage;
   legacyDevices: boolean;
   log: Logger;
+  /** True when `log` is a connection's child that already names the remote address. */
+  logNamesRemote?: boolean;
   metrics?: ListenerMetrics;
 }
 
@@ -98,7 +100,7 @@ export async function handshakeDevice(socket: Socket, o: DeviceHandshake): Promi
   const peeked = await peek(socket, recordComplete, o.timeoutMs);
   const hello = parseClientHello(peeked.bytes);
   const fail = (error: Error | null, timedOut: boolean): null => {
-    reportTlsFailure(o.report, hello, peeked.bytes.length > 0, error, timedOut, socket.remoteAddress);
+    reportTlsFailure(o.report, hello, peeked.bytes.length > 0, error, timedOut, o.report.logNamesRemote ? undefined : socket.remoteAddress);
     socket.destroy();
     return null;
   };
@@ -143,7 +145,7 @@ export function reportTlsFailure(o: TlsFailureReport, hello: ClientHello | null,
   const failure = diagnoseTlsFailure({ hello, sentBytes, error, timedOut, legacyDevices: o.legacyDevices });
   o.log.info(
     {
-      remote,
+      ...(remote ? { remote } : {}),
       tls: o.stage,
       reason: failure.reason,
       offered: failure.offered,

@@ -215,8 +215,9 @@ export const catalogue = {
   },
   TLS_REQUIRED: {
     kind: 'device',
-    message: 'a device tried to log in without TLS on a listener with tls: starttls: set the device to use STARTTLS (IMAP) / STLS (POP3), or give it a listener with tls: none',
-    replies: { imap: 'NO [PRIVACYREQUIRED] Use STARTTLS before logging in', pop3: '-ERR [AUTH] Use STLS before logging in' },
+    message: 'a device tried to log in without TLS on a listener with tls: starttls or auto: set the device to use STARTTLS (SMTP, IMAP) / STLS (POP3) or SSL/TLS, or set loginBeforeTls: allow on the listener, or give it a listener with tls: none',
+    // RFC 3207 §4 (SMTP), RFC 5530 §3 PRIVACYREQUIRED (IMAP), RFC 3206 §4 [AUTH] (POP3).
+    replies: { smtp: '530 5.7.0 Must issue a STARTTLS command first', imap: 'NO [PRIVACYREQUIRED] Use STARTTLS before logging in', pop3: '-ERR [AUTH] Use STLS before logging in' },
   },
   DEVICE_TIMEOUT: {
     kind: 'device',

@@ -92,6 +92,7 @@ export class RelayMetrics implements ListenerMetrics {
   private readonly authFailures = this.counter('auth_failures_total', 'Failed device logins (wrong user name or password, or refused source address)', ['protocol']);
   private readonly loginRefusals = this.counter('logins_refused_total', 'Device logins refused without a password check: reason=throttled (failed-login back-off), reason=busy (verification queue full)', ['protocol', 'reason']);
   private readonly connectionRefusals = this.counter('connections_refused_total', 'Device connections refused or ended before login: reason=listener-full, address-full, too-many-commands', ['protocol', 'reason']);
+  private readonly tlsFailures = this.counter('tls_handshake_failures_total', 'Device TLS handshakes that failed, by listener (host:port), reason (version-too-old, no-shared-cipher, certificate-rejected, not-tls, timeout, closed, other) and the highest version the device offered (tls1.0 … tls1.3, ssl3, none, unknown); the log line says what to change', ['protocol', 'listener', 'reason', 'offered']);
 
   constructor(opts: RelayMetricsOptions = {}) {
     this.now = opts.now ?? Date.now;
@@ -168,6 +169,11 @@ export class RelayMetrics implements ListenerMetrics {
   /** A device connection was refused, or ended before login for sending too many commands. */
   connectionRefused(protocol: ListenerProtocol, reason: ConnectionRefusal): void {
     this.connectionRefusals.inc({ protocol, reason });
+  }
+
+  /** A device's TLS handshake failed (the listener logged why, once, at info). */
+  tlsHandshakeFailed(protocol: ListenerProtocol, listener: string, reason: string, offered: string): void {
+    this.tlsFailures.inc({ protocol, listener, reason, offered });
   }
 
   /** A refresh failed. Grant failures are counted from state changes already; transient ones need this call. */

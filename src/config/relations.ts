@@ -100,7 +100,7 @@ function checkListeners(input: Raw, add: Add): void {
     listen.forEach((l, i) => {
       if (!isObject(l)) return;
       const path = [protocol, 'listen', i];
-      if ((l.tls === 'starttls' || l.tls === 'implicit') && !hasCert) {
+      if ((l.tls === 'starttls' || l.tls === 'implicit' || l.tls === 'auto') && !hasCert) {
         add([...path, 'tls'], `needs a certificate: tls.certFile and tls.keyFile are not set`, 'set tls.certFile and tls.keyFile, or use tls: none');
       }
       const port = l.port;

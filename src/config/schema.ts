@@ -41,8 +41,12 @@ const optionalFile = (description: string, extra: Record<string, unknown> = {}) 
 const port = z.number().int().min(0).max(65535).meta({ hint: 'use a TCP port number from 1 to 65535 (0 picks a free one: tests only)' });
 const host = z.string().min(1);
 
-const tlsMode = z.enum(['none', 'starttls', 'implicit']).meta({
-  description: 'none: plain text; starttls: plain until the device asks for TLS (SMTP STARTTLS, IMAP STARTTLS, POP3 STLS); implicit: TLS from the first byte (SMTPS 465, IMAPS 993, POP3S 995)',
+const tlsMode = z.enum(['none', 'starttls', 'implicit', 'auto']).meta({
+  description: 'none: plain text; starttls: plain until the device asks for TLS (SMTP STARTTLS, IMAP STARTTLS, POP3 STLS); implicit: TLS from the first byte (SMTPS 465, IMAPS 993, POP3S 995); auto: both on one port, for devices that start TLS at once on a STARTTLS port (some MFPs on 587 or 25) or whose mode is unknown: a TLS handshake as the first bytes means implicit TLS, anything else (or half a second of silence, since plain clients wait for the greeting) means starttls',
+});
+
+const loginBeforeTls = z.enum(['refuse', 'allow']).meta({
+  description: 'starttls and auto listeners: may a device log in (SMTP AUTH, IMAP LOGIN/AUTHENTICATE, POP3 USER/PASS/AUTH) before it has started TLS? refuse (default): it is told to start TLS first (SMTP `530 5.7.0 Must issue a STARTTLS command first`, IMAP `NO [PRIVACYREQUIRED]` with LOGINDISABLED advertised, POP3 `-ERR [AUTH]`), so no login succeeds over clear text; allow: a plain login is accepted, TLS stays offered. Not used on none listeners (plain login is their purpose: legacy devices on a trusted network) nor on implicit ones (always TLS). An SMTP device admitted by address (no AUTH) is not affected',
 });
 
 const listener = (defaultPort: number, defaultTls: 'none' | 'starttls') =>
@@ -50,6 +54,7 @@ const listener = (defaultPort: number, defaultTls: 'none' | 'starttls') =>
     host: host.default('0.0.0.0').meta({ description: 'address to listen on (0.0.0.0 all IPv4, :: all, 127.0.0.1 this host only)' }),
     port: port.default(defaultPort).meta({ description: 'TCP port' }),
     tls: tlsMode.default(defaultTls),
+    loginBeforeTls: loginBeforeTls.default('refuse'),
   });
 
 const upstream = (defaultHost: string, defaultPort: number, description: string) =>
@@ -158,7 +163,7 @@ export const configSchema = z
     devices: z.array(device).default([]).meta({ description: 'devices allowed to use the relay, each tied to one account' }),
     smtp: z
       .object({
-        listen: z.array(listener(2525, 'none')).default([{ host: '0.0.0.0', port: 2525, tls: 'none' }]).meta({ description: 'device-facing SMTP listeners (use port 25 or 587 for devices that cannot change it)' }),
+        listen: z.array(listener(2525, 'none')).default([{ host: '0.0.0.0', port: 2525, tls: 'none', loginBeforeTls: 'refuse' }]).meta({ description: 'device-facing SMTP listeners (use port 25 or 587 for devices that cannot change it)' }),
         upstream: z
           .object({
             host: host.default('smtp.office365.com').meta({ description: 'upstream host name (sovereign clouds use other hosts; High Volume Email: smtp.hve.mx.microsoft)' }),
@@ -280,5 +285,6 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type AccountConfig = z.output<typeof accountSchema>;
 export type DeviceConfig = Config['devices'][number];
 export type TlsMode = z.output<typeof tlsMode>;
+export type LoginBeforeTls = z.output<typeof loginBeforeTls>;
 export const flows = accountSchema.shape.flow.unwrap().options;
 export type Flow = (typeof flows)[number];

@@ -7,6 +7,7 @@
  */
 import { RelayError, isRelayError } from '../errors.js';
 import type { DeviceSession } from '../transport/device-session.js';
+import { plainLoginRule } from '../transport/login-tls-rule.js';
 import { isDeviceSaslMechanism, runSaslExchange } from '../transport/sasl-exchange.js';
 import { readImapCommand } from './imap-command-reader.js';
 import { imapStates, initialImapState, postLoginCommands, type ImapCommandName, type ImapState, type ReadingState } from './imap-states.js';
@@ -32,7 +33,7 @@ const handlers: Record<ImapCommandName, Handler> = {
 
 /** Runs one device connection: the pre-login dialogue, then (after a login) the splice. */
 export async function serveImap(session: DeviceSession): Promise<void> {
-  const front: ImapFront = { session, state: initialImapState(session.ctx.tlsMode, session.secure) };
+  const front: ImapFront = { session, state: initialImapState(plainLoginRule(session.ctx.tlsMode, session.ctx.loginBeforeTls), session.secure) };
   session.send(`* OK [CAPABILITY ${capabilities(front)}] xoauth2-relay IMAP ready`);
   for (;;) {
     let read;

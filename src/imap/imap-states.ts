@@ -1,12 +1,13 @@
 /**
- * The IMAP front's states before login and the commands each allows, as data (RFC 9051 §3, §6.1–6.2). A starttls
- * listener starts in `tls-required` (LOGIN and AUTHENTICATE wait for STARTTLS: a downgrade must not expose a
- * password); `none` and `implicit` listeners start in `not-authenticated`. `done` ends the front: logged out,
- * closed, or spliced to the upstream (from then on the relay parses nothing).
+ * The IMAP front's states before login and the commands each allows, as data (RFC 9051 §3, §6.1–6.2). A plain
+ * connection on a starttls or auto listener starts in `tls-required` (LOGIN and AUTHENTICATE wait for STARTTLS: a
+ * downgrade must not expose a password; see login-tls-rule.ts), or in `tls-offered` where the listener says
+ * `loginBeforeTls: allow`; `none` listeners and TLS connections start in `not-authenticated`. `done` ends the
+ * front: logged out, closed, or spliced to the upstream (from then on the relay parses nothing).
  */
-import type { TlsMode } from '../config/schema.js';
+import type { PlainLogin } from '../transport/login-tls-rule.js';
 
-export type ImapState = 'tls-required' | 'not-authenticated' | 'done';
+export type ImapState = 'tls-required' | 'tls-offered' | 'not-authenticated' | 'done';
 export type ReadingState = Exclude<ImapState, 'done'>;
 
 /** The commands the front itself answers. */
@@ -30,6 +31,11 @@ export const imapStates: Record<ReadingState, ImapStateRules> = {
     needTls: ['LOGIN', 'AUTHENTICATE'],
     capabilities: [...common, 'STARTTLS', 'LOGINDISABLED'],
   },
+  'tls-offered': {
+    allowed: ['CAPABILITY', 'NOOP', 'LOGOUT', 'ID', 'STARTTLS', 'LOGIN', 'AUTHENTICATE'],
+    needTls: [],
+    capabilities: [...common, 'STARTTLS', 'AUTH=PLAIN', 'AUTH=LOGIN'],
+  },
   'not-authenticated': {
     allowed: ['CAPABILITY', 'NOOP', 'LOGOUT', 'ID', 'LOGIN', 'AUTHENTICATE'],
     needTls: [],
@@ -38,8 +44,9 @@ export const imapStates: Record<ReadingState, ImapStateRules> = {
 };
 
 /** Where a new connection starts. */
-export function initialImapState(tlsMode: TlsMode, secure: boolean): ReadingState {
-  return tlsMode === 'starttls' && !secure ? 'tls-required' : 'not-authenticated';
+export function initialImapState(plainLogin: PlainLogin, secure: boolean): ReadingState {
+  if (secure || plainLogin === 'allowed') return 'not-authenticated';
+  return plainLogin === 'tls-first' ? 'tls-required' : 'tls-offered';
 }
 
 /**

@@ -7,6 +7,7 @@
  */
 import { RelayError, isRelayError } from '../errors.js';
 import type { DeviceSession } from '../transport/device-session.js';
+import { plainLoginRule } from '../transport/login-tls-rule.js';
 import { deviceSaslMechanisms, isDeviceSaslMechanism, runSaslExchange } from '../transport/sasl-exchange.js';
 import { initialPop3State, pop3States, transactionCommands, type Pop3CommandName, type Pop3State, type ReadingState } from './pop3-states.js';
 import { pop3UpstreamDialect } from './pop3-upstream.js';
@@ -46,7 +47,7 @@ export function parsePop3Command(line: string): Pop3Command | null {
 
 /** Runs one device connection: the pre-login dialogue, then (after a login) the splice. */
 export async function servePop3(session: DeviceSession): Promise<void> {
-  const front: Pop3Front = { session, state: initialPop3State(session.ctx.tlsMode, session.secure), user: null };
+  const front: Pop3Front = { session, state: initialPop3State(plainLoginRule(session.ctx.tlsMode, session.ctx.loginBeforeTls), session.secure), user: null };
   session.send('+OK xoauth2-relay POP3 ready');
   for (;;) {
     let line: string | null;

@@ -1,12 +1,13 @@
 /**
  * The POP3 front's states before login and the commands each allows, as data (RFC 1939 §4 AUTHORIZATION state,
- * RFC 2449 CAPA, RFC 5034 AUTH, RFC 2595 STLS). A starttls listener starts in `tls-required` (USER, PASS and AUTH
- * wait for STLS); `none` and `implicit` listeners start in `authorization`; USER leads to `user-given`, where PASS
- * is accepted. `done` ends the front: QUIT, closed, or spliced to the upstream.
+ * RFC 2449 CAPA, RFC 5034 AUTH, RFC 2595 STLS). A plain connection on a starttls or auto listener starts in
+ * `tls-required` (USER, PASS and AUTH wait for STLS; see login-tls-rule.ts), or in `tls-offered` where the listener
+ * says `loginBeforeTls: allow`; `none` listeners and TLS connections start in `authorization`; USER leads to
+ * `user-given`, where PASS is accepted. `done` ends the front: QUIT, closed, or spliced to the upstream.
  */
-import type { TlsMode } from '../config/schema.js';
+import type { PlainLogin } from '../transport/login-tls-rule.js';
 
-export type Pop3State = 'tls-required' | 'authorization' | 'user-given' | 'done';
+export type Pop3State = 'tls-required' | 'tls-offered' | 'authorization' | 'user-given' | 'done';
 export type ReadingState = Exclude<Pop3State, 'done'>;
 
 export const pop3Commands = ['CAPA', 'STLS', 'USER', 'PASS', 'AUTH', 'APOP', 'QUIT', 'NOOP'] as const;
@@ -30,6 +31,11 @@ export const pop3States: Record<ReadingState, Pop3StateRules> = {
     needTls: ['USER', 'PASS', 'AUTH'],
     capabilities: ['STLS', ...common],
   },
+  'tls-offered': {
+    allowed: ['CAPA', 'STLS', 'USER', 'AUTH', 'APOP', 'QUIT', 'NOOP'],
+    needTls: [],
+    capabilities: ['STLS', ...loginCapabilities],
+  },
   authorization: {
     allowed: ['CAPA', 'USER', 'AUTH', 'APOP', 'QUIT', 'NOOP'],
     needTls: [],
@@ -42,8 +48,9 @@ export const pop3States: Record<ReadingState, Pop3StateRules> = {
   },
 };
 
-export function initialPop3State(tlsMode: TlsMode, secure: boolean): ReadingState {
-  return tlsMode === 'starttls' && !secure ? 'tls-required' : 'authorization';
+export function initialPop3State(plainLogin: PlainLogin, secure: boolean): ReadingState {
+  if (secure || plainLogin === 'allowed') return 'authorization';
+  return plainLogin === 'tls-first' ? 'tls-required' : 'tls-offered';
 }
 
 /** TRANSACTION-state commands: before login they get "log in first" rather than "unknown command". */

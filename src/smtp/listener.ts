@@ -5,6 +5,8 @@
  * short timeout must never depend on Exchange.
  */
 import { once } from 'node:events';
+import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import { pipeline } from 'node:stream/promises';
 import { PassThrough, type Readable } from 'node:stream';
 import { SMTPServer, type SMTPServerAuthentication, type SMTPServerAuthenticationResponse, type SMTPServerSession, type SMTPServerAddress, type SMTPServerDataStream } from 'smtp-server';
@@ -15,7 +17,9 @@ import { RelayError, isRelayError, type ErrorCode } from '../errors.js';
 import { errorFields, type Logger } from '../log.js';
 import { ConnectionLimits } from '../transport/connection-limits.js';
 import { noListenerMetrics, type ListenerMetrics } from '../transport/listener-metrics.js';
+import { plainLoginRule, type PlainLogin } from '../transport/login-tls-rule.js';
 import { deviceTlsOptions, type DeviceTlsMaterial } from '../transport/tls-options.js';
+import { handshakeDevice, reportTlsFailure, sniffTls } from '../transport/tls-sniff.js';
 import { HeaderBlockEditor } from './header-block.js';
 import { CrlfNormalizer } from './line-endings.js';
 import { applySenderPolicy, envelopeSender, senderRulesFor } from './sender-policy.js';
@@ -62,32 +66,74 @@ function addressAllowed(address: string, allowed: readonly string[]): boolean {
   return allowed.some((a) => (a.startsWith('@') ? lower.endsWith(a.toLowerCase()) : lower === a.toLowerCase()));
 }
 
+/**
+ * How long a device may take over its TLS handshake on an implicit or auto listener (smtp-server's own STARTTLS
+ * handshake has its socket timeout). A device that connects and never finishes is dropped after this.
+ */
+const TLS_HANDSHAKE_MS = 60_000;
+
+/** How long close() lets open sessions finish before they get 421 (smtp-server's own default). */
+const CLOSE_GRACE_MS = 30_000;
+
+/** smtp-server's socket errors that mean the device went away (its own list of "quiet" errors). */
+const DEVICE_GONE = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+
 export class SmtpListener {
+  /** The session server: plain text (none, starttls, auto's plain side) or, on an implicit listener, TLS. */
   readonly server: SMTPServer;
+  /** auto only: the sessions that began with TLS (smtp-server learns a session is secure from `secure: true`). */
+  private readonly tlsServer: SMTPServer | null;
+  /**
+   * implicit and auto: our own TCP server in front, which reads the first bytes (tls-sniff.ts) and hands each socket
+   * to smtp-server through its public `connect()`: plain ones to `server`, TLS ones (handshake done) to the secure one.
+   */
+  private readonly front: Server | null;
+  private readonly secureContext: SecureContext | null;
   private readonly limits: ConnectionLimits;
   private readonly releases = new Map<string, () => void>();
   /** The configuration each open session began with. */
   private readonly snapshots = new Map<string, Config>();
   /** Sessions admitted by POP-before-SMTP: decided (and logged) once per session. */
   private readonly afterMailboxLogin = new Map<string, Device>();
-  private readonly log: Logger;
+  private log: Logger;
   private readonly metrics: ListenerMetrics;
+  private readonly reportedTls = new WeakSet<Error>();
+  private readonly plainLogin: PlainLogin;
+  /** `host:port` once listening (the real port when 0 was asked for). */
+  private boundLabel: string | null = null;
 
   constructor(private readonly o: SmtpListenerOptions) {
     this.metrics = o.metrics ?? noListenerMetrics;
     this.log = o.logger.child({ protocol: 'smtp', listener: `${o.listen.host}:${o.listen.port}` });
     this.limits = new ConnectionLimits(o.config.smtp.maxConnectionsPerAddress, o.config.smtp.maxConnectionsPerListener);
+    this.plainLogin = plainLoginRule(o.listen.tls, o.listen.loginBeforeTls);
+    const mode = o.listen.tls;
+    if (mode !== 'none' && !o.tls) throw new RelayError('CONFIG_INVALID', `smtp listener ${o.listen.host}:${o.listen.port} has tls: ${mode} but tls.certFile / tls.keyFile are not set`);
+    this.secureContext = (mode === 'implicit' || mode === 'auto') && o.tls ? createSecureContext(deviceTlsOptions(o.tls, o.config.tls.legacyDevices)) : null;
+    this.server = this.newServer(mode === 'implicit');
+    this.tlsServer = mode === 'auto' ? this.newServer(true) : null;
+    this.front = mode === 'implicit' || mode === 'auto' ? this.newFront() : null;
+  }
+
+  /** One smtp-server instance with the relay's hooks; `secure`: its sessions arrive with TLS done. */
+  private newServer(secure: boolean): SMTPServer {
+    const o = this.o;
     const tls = o.listen.tls !== 'none' && o.tls ? deviceTlsOptions(o.tls, o.config.tls.legacyDevices) : {};
-    this.server = new SMTPServer({
+    const server = new SMTPServer({
       ...tls,
-      secure: o.listen.tls === 'implicit',
+      secure,
       hideSTARTTLS: o.listen.tls === 'none',
       disabledCommands: o.listen.tls === 'none' ? ['STARTTLS'] : [],
       name: o.hostname ?? 'xoauth2-relay',
       banner: 'xoauth2-relay ESMTP',
       authMethods: ['PLAIN', 'LOGIN'],
       authOptional: true, // address-admitted devices never log in; MAIL FROM decides (530 otherwise)
-      allowInsecureAuth: true, // old scanners log in over plain text on the LAN: that is why they need us
+      // Old scanners log in over plain text on the LAN (that is why they need us), on `none` listeners; elsewhere
+      // onAuth applies the one rule of login-tls-rule.ts. smtp-server's own check (allowInsecureAuth: false) would
+      // refuse before the password is sent, but answers `538 5.7.0`, not RFC 3207's `530 5.7.0`, and has no
+      // per-command hook to do better; so a device that sends AUTH in clear text on a starttls listener is refused
+      // after its SASL exchange, and never logged in.
+      allowInsecureAuth: true,
       size: o.config.smtp.maxMessageBytes,
       rejectOversized: true,
       maxRecipients: MAX_RECIPIENTS,
@@ -116,7 +162,58 @@ export class SmtpListener {
         this.releases.get(session.id)?.();
       },
     });
-    this.server.on('error', (err) => this.log.warn(errorFields(err), 'smtp connection error'));
+    server.on('error', (err) => this.onServerError(err));
+    return server;
+  }
+
+  /**
+   * smtp-server's errors: a failed STARTTLS handshake (inside smtp-server the ClientHello bytes are not visible:
+   * the diagnosis comes from OpenSSL's error alone), a device gone mid-transaction (its doing: info), or else warn.
+   */
+  private onServerError(err: Error & { code?: string; meta?: { stage?: string }; remoteAddress?: string }): void {
+    if (err.meta?.stage === 'connect' || /^ERR_(SSL|TLS)_/.test(err.code ?? '')) {
+      // smtp-server reports one failed upgrade through several of the TLS socket's events: one line per session.
+      if (this.reportedTls.has(err)) return;
+      this.reportedTls.add(err);
+      const report = { protocol: 'smtp' as const, listener: this.label(), stage: 'starttls' as const, legacyDevices: this.o.config.tls.legacyDevices, log: this.log, metrics: this.metrics };
+      reportTlsFailure(report, null, 'unknown', err, err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT', err.remoteAddress);
+      return;
+    }
+    if (err.code && DEVICE_GONE.has(err.code)) return this.log.info({ remote: err.remoteAddress, ...errorFields(err) }, 'device connection dropped during a mail transaction');
+    this.log.warn(errorFields(err), 'smtp connection error');
+  }
+
+  /** The TCP server in front of smtp-server on implicit and auto listeners. */
+  private newFront(): Server {
+    const front = createTcpServer((socket) => {
+      socket.on('error', (err) => this.log.debug({ remote: socket.remoteAddress, ...errorFields(err) }, 'device connection error before the SMTP session'));
+      this.openSession(socket).catch((err: unknown) => {
+        this.log.error(errorFields(err), 'smtp connection setup failed');
+        socket.destroy();
+      });
+    });
+    // onConnect applies the real cap; this bounds sockets still in the first-byte wait or the TLS handshake.
+    front.maxConnections = 2 * this.o.config.smtp.maxConnectionsPerListener;
+    front.on('error', (err) => this.log.error(errorFields(err), 'listener error'));
+    return front;
+  }
+
+  /** implicit: TLS handshake, then the secure session; auto: the same when the first bytes are a ClientHello, else plain. */
+  private async openSession(socket: Socket): Promise<void> {
+    const mode: 'auto' | 'implicit' = this.o.listen.tls === 'auto' ? 'auto' : 'implicit';
+    if (mode === 'auto') {
+      const sniffed = await sniffTls(socket);
+      if (sniffed === 'closed') return void socket.destroy();
+      // Through `connect()`, smtp-server's public entry (another part of the relay may override it on the instance).
+      if (sniffed === 'plain') return this.server.connect(socket, {});
+    }
+    const report = { protocol: 'smtp' as const, listener: this.label(), stage: mode, legacyDevices: this.o.config.tls.legacyDevices, log: this.log, metrics: this.metrics };
+    const secure = await handshakeDevice(socket, { secureContext: this.secureContext!, timeoutMs: TLS_HANDSHAKE_MS, report });
+    if (secure) (this.tlsServer ?? this.server).connect(secure, {});
+  }
+
+  private label(): string {
+    return this.boundLabel ?? `${this.o.listen.host}:${this.o.listen.port}`;
   }
 
   /** Runs a synchronous hook; a throw becomes the device's temporary failure instead of smtp-server's problem. */
@@ -139,16 +236,37 @@ export class SmtpListener {
   }
 
   async listen(): Promise<number> {
-    this.server.listen(this.o.listen.port, this.o.listen.host);
-    await once(this.server.server, 'listening');
-    const address = this.server.server.address();
+    const net = this.front ?? this.server.server;
+    net.listen(this.o.listen.port, this.o.listen.host);
+    await once(net, 'listening');
+    const address = net.address();
     const port = typeof address === 'object' && address ? address.port : this.o.listen.port;
-    this.log.info({ port, tls: this.o.listen.tls }, 'smtp listener ready');
+    this.boundLabel = `${this.o.listen.host}:${port}`;
+    // With port 0 the real port is known only now: logs and metrics use it.
+    this.log = this.o.logger.child({ protocol: 'smtp', listener: this.boundLabel });
+    this.log.info({ port, tls: this.o.listen.tls, loginBeforeTls: this.o.listen.loginBeforeTls }, 'smtp listener ready');
     return port;
   }
 
-  close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
+  /** Stops accepting and closes the sessions: they get a grace period, then 421. */
+  async close(): Promise<void> {
+    if (!this.front) return new Promise((resolve) => this.server.close(() => resolve()));
+    const front = this.front;
+    const stopped = new Promise<void>((resolve) => front.close(() => resolve()));
+    const servers = [this.server, this.tlsServer].filter((s): s is SMTPServer => s !== null);
+    // Marks them closing (a session's next command gets 421). An instance that never listened clears its own
+    // grace timer at once, so the sessions are ended here after the same grace.
+    for (const server of servers) server.close(() => undefined);
+    const grace = setTimeout(() => {
+      for (const server of servers) {
+        for (const connection of server.connections) {
+          connection.send(421, 'Server shutting down');
+          connection.close();
+        }
+      }
+    }, CLOSE_GRACE_MS);
+    await stopped;
+    clearTimeout(grace);
   }
 
   private onConnect(session: SMTPServerSession, cb: (err?: Error | null) => void): void {
@@ -175,6 +293,11 @@ export class SmtpListener {
   private async onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, cb: (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void): Promise<void> {
     const remote = session.remoteAddress;
     const username = auth.username ?? '';
+    if (!session.secure && this.plainLogin === 'tls-first') {
+      const err = new RelayError('TLS_REQUIRED', 'AUTH before STARTTLS');
+      this.log.info({ remote, username: auth.username, errorCode: err.code }, `device login refused: ${err.message}`);
+      return cb(replyError('TLS_REQUIRED'));
+    }
     if (this.o.throttle.blockedFor(remote, username) > 0) {
       this.metrics.loginRefused?.('smtp', 'throttled');
       return cb(replyError('AUTH_THROTTLED'));
@@ -269,6 +392,11 @@ export class SmtpListener {
     const body = new PassThrough({
       flush: (done) => done(stream.sizeExceeded ? new RelayError('MESSAGE_TOO_LARGE', `over smtp.maxMessageBytes (${limit})`) : null),
     });
+    // smtp-server ends the stream with ECONNECTION when the device closes the connection before the final dot.
+    let deviceLeft = false;
+    stream.once('error', (err: Error & { code?: string }) => {
+      if (err.code === 'ECONNECTION') deviceLeft = true;
+    });
     const feeding = pipeline(stream, new CrlfNormalizer(), new HeaderBlockEditor(edit, trace), body);
     // Room for the trace line and CR added to bare LFs beyond what smtp-server counted.
     const maxBytes = Math.ceil(this.o.config.smtp.maxMessageBytes * 1.05) + 64 * 1024;
@@ -282,6 +410,11 @@ export class SmtpListener {
       body.resume();
       await feeding.catch(() => undefined);
       if (stream.sizeExceeded) return cb(replyError('INTERNAL'));
+      if (deviceLeft) {
+        // The device's doing (power cycle, its own timeout, a network drop): nothing was stored, nothing for us to fix.
+        this.log.info({ device: device.name, remote: session.remoteAddress, ...errorFields(err) }, 'device closed the connection in the middle of DATA: message not stored, the device must send it again');
+        return cb(replyError('INTERNAL'));
+      }
       this.log.error({ ...errorFields(err), device: device.name }, 'message not stored');
       cb(replyError(isRelayError(err) ? err.code : 'SPOOL_WRITE_FAILED'));
     }

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Device, DeviceDirectory } from '../auth/device-directory.js';
 import type { FailureThrottle } from '../auth/failure-throttle.js';
-import type { TlsMode } from '../config/schema.js';
+import type { LoginBeforeTls, TlsMode } from '../config/schema.js';
 import { RelayError, isRelayError } from '../errors.js';
 import { errorFields, type Logger } from '../log.js';
 import { LineReader } from './line-reader.js';
@@ -16,6 +16,8 @@ import type { ListenerMetrics } from './listener-metrics.js';
 import type { MailboxSlots } from './mailbox-slots.js';
 import type { RegisteredSession, SessionPhase, SessionProtocol } from './session-registry.js';
 import { splice, type Splice, type SpliceResult } from './splice.js';
+import type { TlsStage } from './tls-diagnosis.js';
+import { handshakeDevice, type TlsFailureReport } from './tls-sniff.js';
 import type { UpstreamTarget } from './upstream-connect.js';
 import { openUpstreamSession, type TokenSource, type UpstreamDialect, type UpstreamSession } from './upstream-login.js';
 
@@ -56,6 +58,10 @@ export interface ProxyContext {
   /** `host:port` of the listener, for logs and the registry. */
   listener: string;
   tlsMode: TlsMode;
+  /** The listener's rule for a login before TLS (see login-tls-rule.ts). */
+  loginBeforeTls: LoginBeforeTls;
+  /** `tls.legacyDevices`: what a failed handshake's diagnosis says the listener accepts. */
+  legacyDevices: boolean;
   /** Device-facing TLS; null only on `tls: none` listeners. */
   secureContext: SecureContext | null;
   devices: DeviceDirectory;
@@ -187,19 +193,18 @@ export class DeviceSession implements RegisteredSession {
     // The TLS socket takes over the connection: its own timer from now on (the plain one would not see TLS traffic).
     this.socket.setTimeout(0);
     this.socket.off('timeout', this.onTimeout);
-    const secure = new TLSSocket(this.socket, { isServer: true, secureContext: this.ctx.secureContext ?? undefined });
-    secure.on('error', (err) => this.log.info(errorFields(err), 'device TLS error'));
-    secure.on('timeout', this.onTimeout);
-    this.socket = secure;
-    this.armPreAuthTimer();
-    const ok = await new Promise<boolean>((resolve) => {
-      secure.once('secure', () => resolve(true));
-      secure.once('close', () => resolve(false));
-    });
-    if (!ok) {
+    // The handshake has the pre-login time limit; a failure is logged once, with what the device offered.
+    const secure = this.ctx.secureContext
+      ? await handshakeDevice(this.socket, { secureContext: this.ctx.secureContext, timeoutMs: this.ctx.timeouts.preAuthMs, report: this.tlsReport('starttls') })
+      : null;
+    if (!secure) {
       this.raw.destroy();
       return false;
     }
+    secure.on('error', (err) => this.log.debug(errorFields(err), 'device TLS error'));
+    secure.on('timeout', this.onTimeout);
+    this.socket = secure;
+    this.armPreAuthTimer();
     this.log.debug({ tls: secure.getProtocol() }, 'device connection upgraded to TLS');
     this.reader = this.newReader(secure);
     return true;
@@ -298,6 +303,11 @@ export class DeviceSession implements RegisteredSession {
     this.piped?.close();
     this.socket.destroy();
     this.raw.destroy();
+  }
+
+  /** Where this session's failed TLS handshake is logged and counted. */
+  private tlsReport(stage: TlsStage): TlsFailureReport {
+    return { protocol: this.protocol, listener: this.listener, stage, legacyDevices: this.ctx.legacyDevices, log: this.connectionLog, logNamesRemote: true, ...(this.ctx.metrics ? { metrics: this.ctx.metrics } : {}) };
   }
 
   private newReader(socket: Socket): LineReader {

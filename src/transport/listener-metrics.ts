@@ -15,6 +15,8 @@ export interface ListenerMetrics {
   authFailed(protocol: ListenerProtocol): void;
   loginRefused?(protocol: ListenerProtocol, reason: LoginRefusal): void;
   connectionRefused?(protocol: ListenerProtocol, reason: ConnectionRefusal): void;
+  /** A device's TLS handshake failed; reason and offered are the small sets of tls-diagnosis.ts, listener is `host:port`. */
+  tlsHandshakeFailed?(protocol: ListenerProtocol, listener: string, reason: string, offered: string): void;
 }
 
 export const noListenerMetrics: ListenerMetrics = {

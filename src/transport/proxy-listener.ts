@@ -1,13 +1,13 @@
 /**
- * A device-facing listener of an authenticate-then-splice proxy, shared by IMAP and POP3: plain or implicit-TLS
- * server per the listener's `tls` mode, the per-address connection limit, a session per connection handed to
+ * A device-facing listener of an authenticate-then-splice proxy, shared by IMAP and POP3: plain, implicit TLS or
+ * both (`auto`) per the listener's `tls` mode, the per-address connection limit, a session per connection handed to
  * the protocol front, the session registry, and close() that stops accepting and drains. The protocol is a
  * plug-in (`ProxyProtocol`): its defaults, its upstream, its greeting and grammar.
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
-import { createSecureContext, createServer as createTlsServer, type SecureContext, type TLSSocket } from 'node:tls';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import type { DeviceDirectory } from '../auth/device-directory.js';
 import type { FailureThrottle } from '../auth/failure-throttle.js';
 import type { Config } from '../config/schema.js';
@@ -20,6 +20,7 @@ import { deviceTlsOptions, type DeviceTlsMaterial } from './tls-options.js';
 import type { TokenSource } from './upstream-login.js';
 import { noListenerMetrics, type ListenerMetrics } from './listener-metrics.js';
 import type { MailboxSlots } from './mailbox-slots.js';
+import { handshakeDevice, sniffTls } from './tls-sniff.js';
 
 /** What `new ImapListener(…)` / `new Pop3Listener(…)` take. */
 export interface ProxyListenerOptions {
@@ -89,6 +90,8 @@ export class ProxyListener {
       protocol: protocol.name,
       listener: label,
       tlsMode: o.listen.tls,
+      loginBeforeTls: o.listen.loginBeforeTls,
+      legacyDevices: o.config.tls.legacyDevices,
       secureContext: this.secureContext(),
       devices: o.devices,
       throttle: o.throttle,
@@ -101,8 +104,8 @@ export class ProxyListener {
       ...(o.slots ? { slots: o.slots } : {}),
     };
     this.server = this.createServer();
-    // accept() counts a socket only once its TLS handshake is done (implicit TLS); this backstop bounds those still
-    // in it (Node closes a new socket at once past maxConnections).
+    // accept() counts a socket only once its TLS handshake is done (implicit or auto TLS); this backstop bounds those
+    // still in it (or in auto's first-byte wait) (Node closes a new socket at once past maxConnections).
     this.server.maxConnections = 2 * limits.maxConnectionsPerListener;
   }
 
@@ -134,22 +137,34 @@ export class ProxyListener {
     return createSecureContext(deviceTlsOptions(this.o.tls, this.o.config.tls.legacyDevices));
   }
 
+  /**
+   * One TCP server whatever the mode: TLS (implicit, or detected by `auto`) is run over the accepted socket by the
+   * shared front door (tls-sniff.ts), which reads the ClientHello first so that a failed handshake says why.
+   */
   private createServer(): Server {
-    if (this.o.listen.tls !== 'implicit') {
-      const server = createTcpServer((socket) => this.accept(socket));
-      server.on('error', (err) => this.log.error(errorFields(err), 'listener error'));
-      return server;
-    }
-    const server = createTlsServer(
-      { ...deviceTlsOptions(this.o.tls!, this.o.config.tls.legacyDevices), handshakeTimeout: this.ctx.timeouts.preAuthMs },
-      (socket: TLSSocket) => this.accept(socket),
-    );
-    server.on('tlsClientError', (err, socket) => {
-      this.log.info({ remote: socket.remoteAddress, ...errorFields(err) }, 'device TLS handshake failed');
-      socket.destroy();
+    const server = createTcpServer((socket) => {
+      const mode = this.o.listen.tls;
+      if (mode === 'none' || mode === 'starttls') return this.accept(socket);
+      socket.on('error', (err) => this.log.debug({ remote: socket.remoteAddress, ...errorFields(err) }, 'device connection error before TLS'));
+      this.openTls(socket, mode).catch((err: unknown) => {
+        this.log.error(errorFields(err), 'device TLS setup failed');
+        socket.destroy();
+      });
     });
     server.on('error', (err) => this.log.error(errorFields(err), 'listener error'));
     return server;
+  }
+
+  /** Implicit TLS, or `auto`: TLS when the device's first bytes are a ClientHello, plain (STARTTLS offered) otherwise. */
+  private async openTls(socket: Socket, mode: 'implicit' | 'auto'): Promise<void> {
+    if (mode === 'auto') {
+      const sniffed = await sniffTls(socket);
+      if (sniffed === 'closed') return void socket.destroy();
+      if (sniffed === 'plain') return this.accept(socket);
+    }
+    const report = { protocol: this.protocol.name, listener: this.ctx.listener, stage: mode, legacyDevices: this.o.config.tls.legacyDevices, log: this.log, ...(this.o.metrics ? { metrics: this.o.metrics } : {}) };
+    const secure = await handshakeDevice(socket, { secureContext: this.ctx.secureContext!, timeoutMs: this.ctx.timeouts.preAuthMs, report });
+    if (secure) this.accept(secure);
   }
 
   private accept(socket: Socket): void {

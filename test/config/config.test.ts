@@ -45,7 +45,7 @@ test('a minimal config gets every default', () => {
   assert.equal(c.accounts.scanner!.flow, 'device-code');
   assert.equal(c.identity.authorityHost, 'https://login.microsoftonline.com');
   assert.equal(c.identity.tokens.refreshBeforeExpirySeconds, 600);
-  assert.deepEqual(c.smtp.listen, [{ host: '0.0.0.0', port: 2525, tls: 'none' }]);
+  assert.deepEqual(c.smtp.listen, [{ host: '0.0.0.0', port: 2525, tls: 'none', loginBeforeTls: 'refuse' }]);
   assert.equal(c.imap.upstream.port, 993);
   assert.equal(c.admin.listen, '127.0.0.1:8025');
 });

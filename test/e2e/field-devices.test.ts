@@ -80,15 +80,15 @@ before(async () => {
   const devices = new DeviceDirectory(config.devices, undefined, { now: () => Date.now() + clock.skewMs });
   const throttle = new FailureThrottle({ freeFailures: 1000 });
   const logger = world.env.logger.child({ test: 'field-devices' });
-  const smtp = new SmtpListener({ config, listen: { host: '127.0.0.1', port: 0, tls: 'none' }, devices, throttle, tls: null, sink: spool, logger, metrics });
+  const smtp = new SmtpListener({ config, listen: { host: '127.0.0.1', port: 0, tls: 'none', loginBeforeTls: 'refuse' }, devices, throttle, tls: null, sink: spool, logger, metrics });
   ports.smtp = await smtp.listen();
   closers.push(() => smtp.close());
   const proxy: Omit<ProxyListenerOptions, 'listen'> = {
     config, devices, throttle, tls: null, tokens: services, upstreamExtraCaPem: loadUpstreamExtraCa(config), logger, metrics, slots,
     limits: { maxConnectionsPerAddress: 100 },
   };
-  const pop3 = new Pop3Listener({ ...proxy, listen: { host: '127.0.0.1', port: 0, tls: 'none' } });
-  const imap = new ImapListener({ ...proxy, listen: { host: '127.0.0.1', port: 0, tls: 'none' } });
+  const pop3 = new Pop3Listener({ ...proxy, listen: { host: '127.0.0.1', port: 0, tls: 'none', loginBeforeTls: 'refuse' } });
+  const imap = new ImapListener({ ...proxy, listen: { host: '127.0.0.1', port: 0, tls: 'none', loginBeforeTls: 'refuse' } });
   ports.pop3 = await pop3.listen();
   ports.imap = await imap.listen();
   closers.push(() => pop3.close(), () => imap.close());
@@ -226,7 +226,7 @@ test(`${DEVICES} IMAP devices on one mailbox with a cap of ${CAP}: served in tur
 });
 
 test('the daemon wires the cap: a held IMAP session shows in /metrics and in the admin API\'s account view', { skip }, async () => {
-  const listen = [{ host: '127.0.0.1', port: 0, tls: 'none' as const }];
+  const listen = [{ host: '127.0.0.1', port: 0, tls: 'none' as const, loginBeforeTls: 'refuse' as const }];
   const daemon = await Daemon.start({
     config: { ...config, smtp: { ...config.smtp, listen }, imap: { ...config.imap, listen }, admin: { ...config.admin, listen: '127.0.0.1:0' } },
     logger: world.env.logger.child({ test: 'daemon' }),

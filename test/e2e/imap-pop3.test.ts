@@ -138,7 +138,7 @@ describe('IMAP and POP3 through the relay against real Dovecot', { skip }, () =>
   async function startListener(protocol: 'imap' | 'pop3', tls: TlsMode, over: Partial<ProxyListenerOptions> = {}): Promise<number> {
     const options: ProxyListenerOptions = {
       config,
-      listen: { host: '127.0.0.1', port: 0, tls },
+      listen: { host: '127.0.0.1', port: 0, tls, loginBeforeTls: 'refuse' },
       devices,
       throttle: new FailureThrottle({ freeFailures: 1000 }),
       tls: deviceTls,

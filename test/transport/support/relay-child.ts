@@ -40,8 +40,8 @@ process.on('message', (request: ChildRequest) => {
         upstreamExtraCaPem: request.upstreamExtraCaPem,
         logger: createLogger({ level: 'warn', destination: process.stderr as never }),
       };
-      const imap = new ImapListener({ ...common, listen: { host: '127.0.0.1', port: 0, tls: 'none' } });
-      const pop3 = new Pop3Listener({ ...common, listen: { host: '127.0.0.1', port: 0, tls: 'none' } });
+      const imap = new ImapListener({ ...common, listen: { host: '127.0.0.1', port: 0, tls: 'none', loginBeforeTls: 'refuse' } });
+      const pop3 = new Pop3Listener({ ...common, listen: { host: '127.0.0.1', port: 0, tls: 'none', loginBeforeTls: 'refuse' } });
       listeners = [imap, pop3];
       send({ type: 'ready', imapPort: await imap.listen(), pop3Port: await pop3.listen() });
     } else if (request.type === 'mark') {

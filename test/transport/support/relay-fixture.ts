@@ -7,7 +7,7 @@ import { DeviceDirectory } from '../../../src/auth/device-directory.js';
 import { FailureThrottle } from '../../../src/auth/failure-throttle.js';
 import { hashPassword } from '../../../src/auth/password-hash.js';
 import type { AccessToken } from '../../../src/auth/token-service.js';
-import { configSchema, type Config, type TlsMode } from '../../../src/config/schema.js';
+import { configSchema, type Config, type LoginBeforeTls, type TlsMode } from '../../../src/config/schema.js';
 import { RelayError, type ErrorCode } from '../../../src/errors.js';
 import { ImapListener } from '../../../src/imap/imap-listener.js';
 import type { Logger } from '../../../src/log.js';
@@ -15,6 +15,7 @@ import { Pop3Listener } from '../../../src/pop3/pop3-listener.js';
 import { createPki, type IssuedCertificate } from '../../../src/sandbox/pki.js';
 import type { ProxyLimits, ProxyTimeouts } from '../../../src/transport/device-session.js';
 import type { DeviceTlsMaterial } from '../../../src/transport/tls-options.js';
+import type { ListenerMetrics } from '../../../src/transport/listener-metrics.js';
 import { accountTokens, type AccountTokens, type TokenProvider } from '../../../src/auth/account-tokens.js';
 import { memoryLogger } from '../../support/memory-logger.js';
 
@@ -118,6 +119,10 @@ export interface RelayOptions {
   limits?: Partial<ProxyLimits>;
   maxConnectionsPerAddress?: number;
   drainMs?: number;
+  loginBeforeTls?: LoginBeforeTls;
+  /** `tls.legacyDevices` (TLS 1.0/1.1 from devices). */
+  legacyDevices?: boolean;
+  metrics?: ListenerMetrics;
 }
 
 export interface StartedRelay {
@@ -129,11 +134,12 @@ export interface StartedRelay {
 
 /** An IMAP or POP3 listener on 127.0.0.1, port 0, with the scripted upstream's CA trusted. */
 export async function startRelay(protocol: 'imap' | 'pop3', world: RelayWorld, o: RelayOptions): Promise<StartedRelay> {
-  const config = testConfig(o.upstreamPort, o.maxConnectionsPerAddress);
+  const base = testConfig(o.upstreamPort, o.maxConnectionsPerAddress);
+  const config = o.legacyDevices ? { ...base, tls: { ...base.tls, legacyDevices: true } } : base;
   const throttle = o.throttle ?? new FailureThrottle({ freeFailures: 3, baseBlockMs: 60_000 });
   const options = {
     config,
-    listen: { host: '127.0.0.1', port: 0, tls: o.tls ?? 'none' },
+    listen: { host: '127.0.0.1', port: 0, tls: o.tls ?? 'none', loginBeforeTls: o.loginBeforeTls ?? 'refuse' },
     devices: world.devices,
     throttle,
     tls: world.deviceTls,
@@ -143,6 +149,7 @@ export async function startRelay(protocol: 'imap' | 'pop3', world: RelayWorld, o
     timeouts: { upstreamConnectMs: 2000, upstreamReplyMs: 2000, lingerMs: 2000, ...o.timeouts },
     ...(o.limits ? { limits: o.limits } : {}),
     drainMs: o.drainMs ?? 1000,
+    ...(o.metrics ? { metrics: o.metrics } : {}),
   };
   const listener = protocol === 'imap' ? new ImapListener(options) : new Pop3Listener(options);
   const port = await listener.listen();

@@ -125,7 +125,7 @@ export class SmtpListener {
       hideSTARTTLS: o.listen.tls === 'none',
       disabledCommands: o.listen.tls === 'none' ? ['STARTTLS'] : [],
       name: o.hostname ?? 'xoauth2-relay',
-      banner: 'xoauth2-relay ESMTP',
+      banner: 'ready', // smtp-server prefixes "<name> ESMTP": the greeting reads "220 xoauth2-relay ESMTP ready"
       authMethods: ['PLAIN', 'LOGIN'],
       authOptional: true, // address-admitted devices never log in; MAIL FROM decides (530 otherwise)
       // Old scanners log in over plain text on the LAN (that is why they need us), on `none` listeners; elsewhere

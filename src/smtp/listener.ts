@@ -18,6 +18,7 @@ import { noListenerMetrics, type ListenerMetrics } from '../transport/listener-m
 import { deviceTlsOptions, type DeviceTlsMaterial } from '../transport/tls-options.js';
 import { HeaderBlockEditor } from './header-block.js';
 import { CrlfNormalizer } from './line-endings.js';
+import { greetPromptly } from './prompt-greeting.js';
 import { applySenderPolicy, envelopeSender, senderRulesFor } from './sender-policy.js';
 import type { NewEnvelope } from './spool/index.js';
 import { receivedHeader } from './trace-header.js';
@@ -113,6 +114,7 @@ export class SmtpListener {
         this.releases.get(session.id)?.();
       },
     });
+    greetPromptly(this.server); // no 100 ms early-talker wait per session: see prompt-greeting.ts
     this.server.on('error', (err) => this.log.warn(errorFields(err), 'smtp connection error'));
   }
 

@@ -88,10 +88,15 @@ export class SpoolIndex {
     f.order.remove(id);
   }
 
-  /** Every envelope of `folder`, oldest first (O(n): for the worker's rescan, not for views). */
-  list(folder: SpoolFolder): SpooledEnvelope[] {
+  /** The envelopes of `folder`, oldest first, all or the first `limit` (all is O(n): for the worker's rescan). */
+  list(folder: SpoolFolder, limit = Infinity): SpooledEnvelope[] {
     const f = this.folders[folder];
-    return f.order.ids.map((id) => f.byId.get(id)!);
+    const ids = Number.isFinite(limit) ? f.order.ids.slice(0, limit) : f.order.ids;
+    return ids.map((id) => f.byId.get(id)!);
+  }
+
+  size(folder: SpoolFolder): number {
+    return this.folders[folder].byId.size;
   }
 
   summary(limit: number): SpoolSummary {

@@ -41,6 +41,7 @@ import { DirectorySync, FsyncCounter } from './directory-sync.js';
 import { writeMessageFile, writeNewFileSynced } from './message-file.js';
 import { isMessageId, newMessageId } from './message-id.js';
 import { recoverSpool, type RecoveryReport } from './spool-recovery.js';
+import { readSnapshot, removeSnapshot, SNAPSHOT_PAGE, SnapshotSchedule, writeSnapshot } from './spool-snapshot.js';
 import { changeMarkerPath, readAllBounded, REBUILD_OPEN_FILES, SpoolIndex, type SpoolSummary } from './spool-index.js';
 import { idsWithExtension, linkOrCopy, namesIn, readEnvelopeIfPresent, SpoolLayout, unlinkIfPresent, type SpoolFolder } from './spool-layout.js';
 
@@ -95,6 +96,8 @@ export class Spool extends EventEmitter<{ committed: [SpooledEnvelope] }> {
   /** The daemon's in-memory index, or null in other processes. */
   private readonly index: SpoolIndex | null;
   private markersApplied: Promise<void> = Promise.resolve();
+  /** The daemon's summary for `queue list` (spool-snapshot.ts), rewritten after changes; null without index. */
+  private readonly snapshot: SnapshotSchedule | null;
 
   private constructor(layout: SpoolLayout, recovery: RecoveryReport | null, index: SpoolIndex | null, fsyncs: FsyncCounter, opts: SpoolOptions) {
     super();
@@ -107,6 +110,7 @@ export class Spool extends EventEmitter<{ committed: [SpooledEnvelope] }> {
     this.now = opts.now ?? Date.now;
     this.openFiles = opts.openFiles ?? REBUILD_OPEN_FILES;
     this.onCommitStep = opts.onCommitStep;
+    this.snapshot = index ? new SnapshotSchedule(() => this.applyChangeMarkers().then(() => writeSnapshot(layout, index, this.now()))) : null;
   }
 
   /**
@@ -129,7 +133,19 @@ export class Spool extends EventEmitter<{ committed: [SpooledEnvelope] }> {
       for (const name of await namesIn(layout.changed)) await unlinkIfPresent(join(layout.changed, name));
       index = await reading(async () => (await SpoolIndex.rebuild(layout, opts.openFiles)).index);
     }
-    return new Spool(layout, recovery, index, new FsyncCounter(), opts);
+    const spool = new Spool(layout, recovery, index, new FsyncCounter(), opts);
+    if (index) await writeSnapshot(layout, index, spool.now()).catch(() => undefined);
+    return spool;
+  }
+
+  /** The daemon stops: the summary for `queue list` is written a last time, with every change in it. */
+  async close(): Promise<void> {
+    if (!this.snapshot || !this.index) return;
+    this.snapshot.stop();
+    const index = this.index;
+    await this.applyChangeMarkers()
+      .then(() => writeSnapshot(this.layout, index, this.now()))
+      .catch(() => undefined);
   }
 
   /** The spool directory (`<stateDir>/spool`). */
@@ -183,6 +199,7 @@ export class Spool extends EventEmitter<{ committed: [SpooledEnvelope] }> {
       throw new RelayError('SPOOL_WRITE_FAILED', `cannot commit message ${id}`, { cause: err });
     }
     this.index?.set('queue', committed!);
+    this.snapshot?.changed();
     try {
       this.emit('committed', committed!);
     } catch {
@@ -224,12 +241,13 @@ export class Spool extends EventEmitter<{ committed: [SpooledEnvelope] }> {
    * The oldest `limit` messages of a folder and how many it holds: one directory read, then only those
    * envelopes (what `queue list` shows without reading 100,000 files).
    */
-  async firstPage(folder: SpoolFolder, limit: number): Promise<{ total: number; envelopes: SpooledEnvelope[] }> {
+  async firstPage(folder: SpoolFolder, limit: number): Promise<{ total: number; envelopes: SpooledEnvelope[]; asOf?: string }> {
     if (this.index) {
       await this.applyChangeMarkers();
-      const all = this.index.list(folder);
-      return { total: all.length, envelopes: all.slice(0, limit) };
+      return { total: this.index.size(folder), envelopes: this.index.list(folder, limit) };
     }
+    const snapshot = limit <= SNAPSHOT_PAGE ? await readSnapshot(this.layout) : null;
+    if (snapshot) return { total: snapshot.folders[folder].total, envelopes: snapshot.folders[folder].first.slice(0, limit), asOf: snapshot.writtenAt };
     return reading(async () => {
       const ids = [...idsWithExtension(await namesIn(this.layout.folder(folder)), '.json')].sort();
       const read = await readAllBounded(ids.slice(0, limit).map((id) => this.layout.envelopePath(folder, id)), this.openFiles);
@@ -264,7 +282,7 @@ export class Spool extends EventEmitter<{ committed: [SpooledEnvelope] }> {
     if (!current) return false;
     const next: SpooledEnvelope = { ...current, ...changes, state };
     await writing(`update ${id}`, () => replaceFileDurably(this.layout.envelopePath('queue', id), `${JSON.stringify(next, null, 1)}\n`, FILE_MODE));
-    this.changed('queue', id, next);
+    await this.changed('queue', id, next);
     return true;
   }
 
@@ -314,7 +332,7 @@ export class Spool extends EventEmitter<{ committed: [SpooledEnvelope] }> {
     await writing(`retry ${id}`, async () => {
       await linkOrCopy(this.layout.messagePath('dead', id), this.layout.messagePath('queue', id));
       await replaceFileDurably(this.layout.envelopePath('queue', id), `${JSON.stringify(back, null, 1)}\n`, FILE_MODE);
-      this.changed('queue', id, back);
+      await this.changed('queue', id, back);
       await this.removeFrom('dead', id);
     });
     return 'resurrected';
@@ -332,7 +350,7 @@ export class Spool extends EventEmitter<{ committed: [SpooledEnvelope] }> {
     await linkOrCopy(this.layout.messagePath('queue', sourceId), this.layout.messagePath('dead', envelope.id));
     // Fsyncs dead/, making the link above durable before the caller removes the queue entry.
     await replaceFileDurably(this.layout.envelopePath('dead', envelope.id), `${JSON.stringify(dead, null, 1)}\n`, FILE_MODE);
-    this.changed('dead', envelope.id, dead);
+    await this.changed('dead', envelope.id, dead);
   }
 
   /** Envelope first: without it the message counts as never committed, whatever happens next. */
@@ -341,24 +359,27 @@ export class Spool extends EventEmitter<{ committed: [SpooledEnvelope] }> {
     return writing(`remove ${id}`, async () => {
       const hadEnvelope = await unlinkIfPresent(this.layout.envelopePath(folder, id));
       const hadMessage = await unlinkIfPresent(this.layout.messagePath(folder, id));
+      await this.changed(folder, id, null); // gone for every reader now, as on disk; the fsync makes it last
       if (hadEnvelope || hadMessage) await this.directories.sync(this.layout.folder(folder));
-      this.changed(folder, id, null);
       return hadEnvelope;
     });
   }
 
   /**
    * After this process changed `folder/<id>`: the index takes the new envelope (null: gone). A process without
-   * the index leaves a marker in changed/ for the daemon's (best effort: a lost marker only delays what the
-   * daemon shows until it reads the message again, before its next send or at its next start).
+   * the index leaves a marker in changed/ for the daemon's, and removes the daemon's summary, now older than
+   * this change (both best effort: a lost marker only delays what the daemon shows until it reads the message
+   * again, before its next send or at its next start).
    */
-  private changed(folder: SpoolFolder, id: string, envelope: SpooledEnvelope | null): void {
+  private async changed(folder: SpoolFolder, id: string, envelope: SpooledEnvelope | null): Promise<void> {
     if (this.index) {
       if (envelope) this.index.set(folder, envelope);
       else this.index.delete(folder, id);
+      this.snapshot?.changed();
       return;
     }
-    writeFile(changeMarkerPath(this.layout, id), '', { mode: FILE_MODE }).catch(() => undefined);
+    await writeFile(changeMarkerPath(this.layout, id), '', { mode: FILE_MODE }).catch(() => undefined);
+    await removeSnapshot(this.layout);
   }
 
   /** Re-reads the messages other processes marked as changed (one directory read when there are none). */
@@ -383,8 +404,10 @@ export class Spool extends EventEmitter<{ committed: [SpooledEnvelope] }> {
     if (!isMessageId(id)) return null;
     const found = await reading(() => readEnvelopeIfPresent(this.layout.envelopePath(folder, id)));
     if (this.index && found !== null) {
+      const before = this.index.get(folder, id);
       if (found) this.index.set(folder, found);
       else this.index.delete(folder, id);
+      if (before?.state.updatedAt !== found?.state.updatedAt) this.snapshot?.changed();
     }
     return found ?? null;
   }

@@ -120,3 +120,29 @@ test('5,000 envelopes are rebuilt and listed under a 96 file-descriptor limit (n
     assert.deepEqual(ids(seen.cliPage.envelopes), made.slice(0, 5));
     assert.deepEqual(seen.cliCounts, seen.counts);
   }));
+
+test('queue list\'s first page comes from the daemon\'s summary when there is one, and never shows the CLI a state older than its own change', () =>
+  withStateDir(async (stateDir) => {
+    const daemon = await Spool.open(stateDir, { recover: true });
+    const a = (await daemon.commit(envelope, body(1))).id;
+    const b = (await daemon.commit(envelope, body(2))).id;
+    await daemon.close(); // writes the summary at once (otherwise within a second of the change)
+    const cli = await Spool.open(stateDir, { create: false });
+    const fromSummary = await cli.firstPage('queue', 10);
+    assert.ok(fromSummary.asOf, 'read from the summary');
+    assert.equal(fromSummary.total, 2);
+    assert.deepEqual(ids(fromSummary.envelopes), [a, b]);
+    assert.deepEqual(fromSummary.envelopes, (await onDisk(stateDir)).queue);
+
+    assert.equal(await cli.drop(a), true);
+    const afterDrop = await cli.firstPage('queue', 10);
+    assert.equal(afterDrop.asOf, undefined, 'the CLI removed the summary with its change: read from disk');
+    assert.deepEqual(ids(afterDrop.envelopes), [b]);
+
+    await daemon.summary(10); // the daemon reads the CLI's change marker ...
+    await daemon.close(); // ... and the summary it writes has it
+    const again = await cli.firstPage('queue', 10);
+    assert.ok(again.asOf);
+    assert.deepEqual(ids(again.envelopes), [b]);
+    assert.ok((await cli.firstPage('queue', 500)).asOf === undefined, 'a page larger than the summary is read from disk');
+  }));

@@ -214,6 +214,10 @@ function printTable(): void {
   }
 }
 
+function rssMb(): number {
+  return Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) / 1024;
+}
+
 function fsyncsOf(daemon: Daemon): number | null {
   const counter = (daemon.spool as unknown as { fsyncs?: { total: number } }).fsyncs;
   return counter ? counter.total : null;
@@ -357,10 +361,26 @@ async function main(): Promise<void> {
     }
   }, 3);
   row(`queue list at ${QUEUED} queued, ms`, null, queueList.p50, queueList.failed ?? `p50 of 3, in-process (no CLI start-up); ${listed} lines printed`, 1);
+  const listedFromDisk = await timed(async () => {
+    process.stdout.write = (() => true) as typeof process.stdout.write;
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+    try {
+      await queueCommand('list', undefined, { config: world.configFile, limit: 101 } as Parameters<typeof queueCommand>[2]);
+    } finally {
+      process.stdout.write = write;
+      process.stderr.write = errWrite;
+    }
+  }, 3);
+  row(`queue list --limit 101 at ${QUEUED} queued, ms`, null, listedFromDisk.p50, listedFromDisk.failed ?? 'p50 of 3: a page beyond the daemon\'s summary, read from the directory', 1);
+  rows.push([`relay process RSS with ${QUEUED} queued, MB`, '-', fmt(rssMb(), 0), '-', 'relay, sandbox mailbox and identity simulator in one process']);
 
-  for (const clients of [1, 32]) {
-    const r = await load(relay(), clients, Math.min(SECONDS, 2), small);
-    row(`  250 p50 / sessions/s, ${clients} client${clients > 1 ? 's' : ''}, ${QUEUED} queued`, null, pct(r.latencies, 50), `p99 ${fmt(pct(r.latencies, 99), 2)} ms, ${fmt(r.sessions / r.seconds)} sessions/s, ${r.errors} errors`, 2);
+  // With the worker running (it caches the queue and walks it on every commit) and with it stopped.
+  for (const mode of ['delivering', 'delivery paused'] as const) {
+    if (mode === 'delivery paused') await daemon.delivery.stop(10_000);
+    for (const clients of [1, 32]) {
+      const r = await load(relay(), clients, Math.min(SECONDS, 2), small);
+      row(`  250 p50 ms, ${clients} client${clients > 1 ? 's' : ''}, ${QUEUED} queued, ${mode}`, null, pct(r.latencies, 50), `p99 ${fmt(pct(r.latencies, 99), 2)} ms, ${fmt(r.sessions / r.seconds)} sessions/s, ${r.errors} errors`, 2);
+    }
   }
   printTable();
   await daemon.stop(5000);

@@ -210,6 +210,7 @@ export class Daemon {
     await Promise.all(this.listeners.map(({ listener }) => listener.close().catch((err) => this.log.warn(errorFields(err), 'listener close failed'))));
     const finished = await this.delivery.stop(graceMs);
     if (!finished) this.log.warn('deliveries still running at shutdown: they stay in the spool and are retried at the next start');
+    await this.spool.close();
     await closeSurface(this.surface);
     await this.tokens.stop();
     this.log.info('stopped');

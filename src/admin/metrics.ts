@@ -25,7 +25,7 @@ export type { ListenerProtocol };
 /** What the metrics follow; the daemon passes its own token services, spool and worker. */
 export interface MetricSources {
   tokens: Pick<TokenServices, 'all' | 'on' | 'off' | 'storeStatus'>;
-  spool: Pick<Spool, 'on' | 'off' | 'list' | 'listDead'>;
+  spool: Pick<Spool, 'on' | 'off' | 'summary'>;
   delivery: Pick<DeliveryWorker, 'on' | 'off'>;
   /** The per-mailbox cap on upstream IMAP/POP3 sessions (absent: its series are not exposed). */
   mailboxSessions?: MailboxSessionsView;
@@ -52,11 +52,10 @@ interface SpoolSnapshot {
 }
 
 async function readSpoolSnapshot(spool: MetricSources['spool'], nowMs: number): Promise<SpoolSnapshot> {
-  const [queued, dead] = await Promise.all([spool.list(), spool.listDead()]);
-  const counts = { queued: 0, deferred: 0, held: 0, dead: dead.length };
-  for (const e of queued) if (e.state.status !== 'dead') counts[e.state.status] += 1;
-  const first = Math.min(...queued.map((e) => Date.parse(e.receivedAt)));
-  return { counts, oldestAgeSeconds: Number.isFinite(first) ? Math.max(0, (nowMs - first) / 1000) : 0 };
+  // The daemon's spool answers from its index: no envelope is read per scrape, whatever the queue length.
+  const summary = await spool.summary(0);
+  const first = summary.oldestReceivedAt === null ? NaN : Date.parse(summary.oldestReceivedAt);
+  return { counts: summary.counts, oldestAgeSeconds: Number.isFinite(first) ? Math.max(0, (nowMs - first) / 1000) : 0 };
 }
 
 export class RelayMetrics implements ListenerMetrics {

@@ -24,7 +24,7 @@ import { accountViews, adminStatus, deliveriesView, spoolView, type StatusSource
 
 export interface AdminDeps extends LoginDeps {
   tokens: TokenServices;
-  spool: Pick<Spool, 'list' | 'listDead' | 'retry' | 'drop' | 'root'>;
+  spool: Pick<Spool, 'summary' | 'list' | 'listDead' | 'retry' | 'drop' | 'root'>;
   delivery: Pick<DeliveryWorker, 'notify'>;
   metrics: RelayMetrics;
   tests: AccountTests | null;

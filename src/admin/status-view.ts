@@ -52,7 +52,7 @@ const MAX_LISTED = 200;
 
 export interface StatusSources {
   tokens: Pick<TokenServices, 'all'> & Partial<Pick<TokenServices, 'storeStatus'>>;
-  spool: Pick<Spool, 'list' | 'listDead'>;
+  spool: Pick<Spool, 'summary'>;
   recent: RecentDeliveries;
   tests: AccountTests | null;
   doctors?: AccountRuns<DoctorReport> | null;
@@ -79,21 +79,19 @@ export function accountViews(sources: Pick<StatusSources, 'tokens' | 'tests' | '
   });
 }
 
-export async function spoolView(spool: Pick<Spool, 'list' | 'listDead'>, nowMs: number): Promise<SpoolView> {
-  const [queued, dead] = await Promise.all([spool.list(), spool.listDead()]);
-  const counts: Record<MessageStatus, number> = { queued: 0, deferred: 0, held: 0, dead: dead.length };
-  for (const e of queued) counts[e.state.status] += 1;
-  const all = [...queued, ...dead];
-  const oldest = Math.min(...queued.map((e) => Date.parse(e.receivedAt)));
+export async function spoolView(spool: Pick<Spool, 'summary'>, nowMs: number): Promise<SpoolView> {
+  // From the daemon's index: counts and the first page, never a read of every envelope (100,000 queued is fine).
+  const summary = await spool.summary(MAX_LISTED);
+  const oldest = summary.oldestReceivedAt === null ? NaN : Date.parse(summary.oldestReceivedAt);
   return {
-    counts,
-    waiting: queued.length,
+    counts: summary.counts,
+    waiting: summary.waiting,
     oldestAgeSeconds: Number.isFinite(oldest) ? Math.max(0, Math.round((nowMs - oldest) / 1000)) : null,
-    messages: all.slice(0, MAX_LISTED).map((e) => {
+    messages: summary.first.map((e) => {
       const row = queueRow(e, nowMs);
       return { ...row, lastReason: row.lastReason && personalReason(row.lastReason, row.account, row.id) };
     }),
-    notListed: Math.max(0, all.length - MAX_LISTED),
+    notListed: Math.max(0, summary.total - summary.first.length),
   };
 }
 

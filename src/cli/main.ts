@@ -70,7 +70,8 @@ export function buildProgram(): Command {
     .argument('[id]', 'message id (retry and drop); `retry --all` retries every waiting message')
     .option('--json', 'list: print JSON')
     .option('--dead', 'list: show the dead-letter folder instead of the queue')
-    .option('--all', 'retry: every queued, deferred and held message')
+    .option('--all', 'list: every message, not only the oldest page; retry: every queued, deferred and held message')
+    .option('--limit <n>', 'list: how many of the oldest messages to show (default 100)')
     .action(
       run((action: string, id: string | undefined, _opts: unknown, cmd: Command) => {
         if (!isQueueAction(action)) {

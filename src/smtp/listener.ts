@@ -22,6 +22,7 @@ import { deviceTlsOptions, type DeviceTlsMaterial } from '../transport/tls-optio
 import { handshakeDevice, reportTlsFailure, sniffTls } from '../transport/tls-sniff.js';
 import { HeaderBlockEditor } from './header-block.js';
 import { CrlfNormalizer } from './line-endings.js';
+import { greetPromptly } from './prompt-greeting.js';
 import { applySenderPolicy, envelopeSender, senderRulesFor } from './sender-policy.js';
 import type { NewEnvelope } from './spool/index.js';
 import { receivedHeader } from './trace-header.js';
@@ -163,7 +164,7 @@ export class SmtpListener {
       },
     });
     server.on('error', (err) => this.onServerError(err));
-    return server;
+    return greetPromptly(server); // no 100 ms early-talker wait per session: see prompt-greeting.ts
   }
 
   /**

@@ -35,3 +35,14 @@ test('a large LF-only chunk comes out whole, one CR per line added', async () =>
   assert.equal(out.length, big.length + 400_000);
   assert.ok(out.endsWith('scan\r\n'));
 });
+
+test('a chunk that is already CRLF goes on as the same buffer, not a copy', async () => {
+  const chunk = Buffer.from('Subject: a\r\n\r\nline one\r\nline two\r\n');
+  const normalizer = new CrlfNormalizer();
+  const out: Buffer[] = [];
+  normalizer.on('data', (d: Buffer) => out.push(d));
+  normalizer.end(chunk);
+  await new Promise((r) => normalizer.on('end', r));
+  assert.equal(out.length, 1);
+  assert.equal(out[0], chunk, 'the very same Buffer object');
+});

@@ -12,6 +12,7 @@ import { FailureThrottle } from '../../src/auth/failure-throttle.js';
 import { checkConfigText } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
 import { SmtpListener } from '../../src/smtp/listener.js';
+import { greetsPromptly } from '../../src/smtp/prompt-greeting.js';
 import { Spool } from '../../src/smtp/spool/index.js';
 import { SmtpDevice } from '../support/smtp-device.js';
 
@@ -55,6 +56,7 @@ async function transaction(port: number, body: string, localAddress = '127.0.0.1
 
 test('over SIZE: 552 and nothing in the spool; at the limit: 250 and on disk', async () => {
   const { spool, listener, port } = await start();
+  assert.ok(greetsPromptly(listener.server), 'the relay greets without the 100 ms early-talker wait');
   try {
     const tooBig = await transaction(port, `Subject: big\r\n\r\n${'x'.repeat(5000)}`);
     assert.equal(tooBig.code, 552);

@@ -6,9 +6,10 @@ import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RelayError } from '../../errors.js';
+import type { FsyncCounter } from './directory-sync.js';
 
 /**
- * Writes `source` to `path` (created exclusively, mode 0600) and fsyncs it; resolves the byte count.
+ * Writes `source` to `path` (created exclusively, mode 0600) and syncs it; resolves the byte count.
  *
  * Over `maxBytes` it rejects with MESSAGE_TOO_LARGE and removes the file. The source is then drained, not
  * destroyed: an SMTP server (smtp-server's DATA stream) must still read up to the final dot before it can send
@@ -16,7 +17,13 @@ import { RelayError } from '../../errors.js';
  * rejects with the source's own error (the caller owns that stream); file-system failures reject with
  * SPOOL_WRITE_FAILED.
  */
-export async function writeMessageFile(source: Readable, path: string, maxBytes: number): Promise<number> {
+export interface MessageFileOptions {
+  fsyncs?: FsyncCounter;
+  /** Runs with the final size while the data is being synced (the spool writes the envelope meanwhile). */
+  alongsideSync?: (size: number) => Promise<void>;
+}
+
+export async function writeMessageFile(source: Readable, path: string, maxBytes: number, opts: MessageFileOptions = {}): Promise<number> {
   let size = 0;
   let sourceError: unknown = null;
   const limiter = new Transform({
@@ -39,7 +46,7 @@ export async function writeMessageFile(source: Readable, path: string, maxBytes:
   source.once('error', onSourceError);
   source.pipe(limiter);
   try {
-    await pipeline(limiter, syncedFileWriter(handle));
+    await pipeline(limiter, syncedFileWriter(handle, opts.fsyncs, () => opts.alongsideSync?.(size)));
   } catch (err) {
     source.unpipe(limiter);
     if (!sourceError) source.resume();
@@ -56,26 +63,52 @@ export async function writeMessageFile(source: Readable, path: string, maxBytes:
 }
 
 /**
- * A writable over an open file that fsyncs before it finishes. (FileHandle.createWriteStream with autoClose
- * false keeps a reference that makes FileHandle.close() wait forever, and with autoClose it closes before
- * we could fsync.)
+ * A writable over an open file that makes its data durable before it finishes. (FileHandle.createWriteStream
+ * with autoClose false keeps a reference that makes FileHandle.close() wait forever, and with autoClose it
+ * closes before we could sync.) Chunks that queued up while a write ran go down in one writev(2). fdatasync,
+ * not fsync: the data and the size that reads need, without the timestamps nobody reads.
  */
-function syncedFileWriter(handle: FileHandle): Writable {
+function syncedFileWriter(handle: FileHandle, fsyncs: FsyncCounter | undefined, alongside: () => Promise<void> | undefined): Writable {
   return new Writable({
     highWaterMark: 256 * 1024,
     write(chunk: Buffer, _encoding, done) {
-      writeFully(handle, chunk).then(() => done(), done);
+      writeFully(handle, [chunk]).then(() => done(), done);
+    },
+    writev(chunks, done) {
+      writeFully(handle, chunks.map((c) => c.chunk as Buffer)).then(() => done(), done);
     },
     final(done) {
-      handle.sync().then(() => done(), done);
+      if (fsyncs) fsyncs.files += 1;
+      Promise.all([handle.datasync(), alongside()]).then(() => done(), done);
     },
   });
 }
 
-async function writeFully(handle: FileHandle, chunk: Buffer): Promise<void> {
-  let offset = 0;
-  while (offset < chunk.length) {
-    const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
-    offset += bytesWritten;
+async function writeFully(handle: FileHandle, chunks: Buffer[]): Promise<void> {
+  let pending = chunks;
+  while (pending.length > 0) {
+    let { bytesWritten } = await handle.writev(pending);
+    // A short write: drop what went, continue with the rest of the chunk it stopped in.
+    const rest: Buffer[] = [];
+    for (const chunk of pending) {
+      if (bytesWritten >= chunk.length) bytesWritten -= chunk.length;
+      else {
+        rest.push(bytesWritten > 0 ? chunk.subarray(bytesWritten) : chunk);
+        bytesWritten = 0;
+      }
+    }
+    pending = rest;
+  }
+}
+
+/** Creates `path` (exclusively, mode 0600) with `data` and syncs its data; the caller renames it into place. */
+export async function writeNewFileSynced(path: string, data: string, fsyncs?: FsyncCounter): Promise<void> {
+  const handle = await open(path, 'wx', 0o600);
+  try {
+    await handle.writeFile(data);
+    if (fsyncs) fsyncs.files += 1;
+    await handle.datasync();
+  } finally {
+    await handle.close();
   }
 }

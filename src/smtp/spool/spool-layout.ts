@@ -6,6 +6,8 @@
  *   tmp/<id>.eml              being received (never acknowledged)
  *   queue/<id>.eml + .json    committed: the .json (envelope + delivery state) is the commit marker
  *   dead/<id>.eml  + .json    dead letters, with the last reply and the reason
+ *   changed/<id>              empty: another process (the queue CLI) changed this message; the daemon's index
+ *                             re-reads it and removes the marker
  * ```
  * One directory tree on one file system, so moves are rename(2) or link(2), never copies of message bytes.
  */
@@ -23,12 +25,14 @@ export class SpoolLayout {
   readonly tmp: string;
   readonly queue: string;
   readonly dead: string;
+  readonly changed: string;
 
   constructor(stateDir: string) {
     this.root = join(stateDir, 'spool');
     this.tmp = join(this.root, 'tmp');
     this.queue = join(this.root, 'queue');
     this.dead = join(this.root, 'dead');
+    this.changed = join(this.root, 'changed');
   }
 
   folder(which: SpoolFolder): string {
@@ -67,11 +71,16 @@ export function idsWithExtension(names: string[], extension: '.eml' | '.json'): 
 
 /** The envelope at `path`, or null when the file is gone (another process removed it) or unreadable as JSON. */
 export async function readEnvelope(path: string): Promise<SpooledEnvelope | null> {
+  return (await readEnvelopeIfPresent(path)) ?? null;
+}
+
+/** The envelope at `path`; undefined when the file is gone, null when it is not a whole envelope. */
+export async function readEnvelopeIfPresent(path: string): Promise<SpooledEnvelope | null | undefined> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    if (errorCode(err) === 'ENOENT') return null;
+    if (errorCode(err) === 'ENOENT') return undefined;
     throw err;
   }
   try {

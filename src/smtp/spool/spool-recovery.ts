@@ -2,11 +2,13 @@
  * Puts the spool back in order after a crash (`kill -9`, power cut), before the daemon accepts mail.
  *
  * Every spool operation is ordered so that an interruption leaves only states this file resolves:
- * - `tmp/*`: a message still being received; its device never got `250` → removed.
- * - `<id>.eml` without `<id>.json`: committed bytes without the commit marker (crash between the two renames,
- *   or a remove/drop/move interrupted after the marker went) → removed; never acknowledged or already done.
- * - `<id>.json` without `<id>.eml`: a drop interrupted, or an envelope rename that reached the disk before
- *   the message rename of an unacknowledged commit → removed.
+ * - `tmp/*`: the envelope of a commit not yet renamed into queue/ (see spool.ts); its device never got
+ *   `250` → removed.
+ * - `<id>.eml` without `<id>.json`: a message still being received or synced (written straight into queue/,
+ *   the marker not yet renamed in), or a remove/drop/move interrupted after the marker went → removed; never
+ *   acknowledged or already done.
+ * - `<id>.json` without `<id>.eml`: a drop interrupted, or a marker rename that reached the disk before the
+ *   message file's name in a power cut during an unacknowledged commit → removed.
  * - `.<name>.tmp` files from `replaceFileDurably` → removed.
  * - the same id complete in both queue/ and dead/ (a bury or a retry from dead/ interrupted before it removed
  *   the source) → the copy with the newer `state.updatedAt` is the move's target and stays.

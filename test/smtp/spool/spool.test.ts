@@ -230,3 +230,14 @@ test('a commit the disk refuses fails with SPOOL_WRITE_FAILED (the device gets a
     assert.deepEqual(await readdir(join(stateDir, 'spool', 'tmp')), []);
     await assert.rejects(spool.list(), (err) => isRelayError(err, 'SPOOL_READ_FAILED'));
   }));
+
+test('a commit costs two data fsyncs and one fsync of queue/, which concurrent commits share (the fsync counter)', () =>
+  withStateDir(async (stateDir) => {
+    const spool = await Spool.open(stateDir);
+    await spool.commit(envelope, Readable.from([message('alone')]));
+    assert.deepEqual({ files: spool.fsyncs.files, directories: spool.fsyncs.directories }, { files: 2, directories: 1 });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => spool.commit(envelope, Readable.from([message(`together ${i}`)]))));
+    assert.equal(spool.fsyncs.files, 2 + 40, 'message and envelope of each');
+    assert.ok(spool.fsyncs.directories < 1 + 20, `queue/ synced ${spool.fsyncs.directories - 1} times for 20 concurrent commits`);
+    assert.equal((await spool.list()).length, 21);
+  }));

@@ -22,6 +22,7 @@ import { deviceTlsOptions, type DeviceTlsMaterial } from '../transport/tls-optio
 import { handshakeDevice, reportTlsFailure, sniffTls } from '../transport/tls-sniff.js';
 import { HeaderBlockEditor } from './header-block.js';
 import { CrlfNormalizer } from './line-endings.js';
+import { refuseAuthBeforeTls, type AuthConnectionInternals } from './auth-before-tls.js';
 import { greetPromptly } from './prompt-greeting.js';
 import { applySenderPolicy, envelopeSender, senderRulesFor } from './sender-policy.js';
 import type { NewEnvelope } from './spool/index.js';
@@ -130,10 +131,8 @@ export class SmtpListener {
       authMethods: ['PLAIN', 'LOGIN'],
       authOptional: true, // address-admitted devices never log in; MAIL FROM decides (530 otherwise)
       // Old scanners log in over plain text on the LAN (that is why they need us), on `none` listeners; elsewhere
-      // onAuth applies the one rule of login-tls-rule.ts. smtp-server's own check (allowInsecureAuth: false) would
-      // refuse before the password is sent, but answers `538 5.7.0`, not RFC 3207's `530 5.7.0`, and has no
-      // per-command hook to do better; so a device that sends AUTH in clear text on a starttls listener is refused
-      // after its SASL exchange, and never logged in.
+      // the one rule of login-tls-rule.ts applies at the AUTH command (auth-before-tls.ts, RFC 3207's `530 5.7.0`;
+      // smtp-server's own allowInsecureAuth: false would answer `538`), and again in onAuth.
       allowInsecureAuth: true,
       size: o.config.smtp.maxMessageBytes,
       rejectOversized: true,
@@ -164,7 +163,10 @@ export class SmtpListener {
       },
     });
     server.on('error', (err) => this.onServerError(err));
-    return greetPromptly(server); // no 100 ms early-talker wait per session: see prompt-greeting.ts
+    // No 100 ms early-talker wait per session (prompt-greeting.ts); AUTH refused at the command while plain text
+    // where the listener's rule says TLS first (auth-before-tls.ts).
+    const prepare = this.plainLogin === 'tls-first' ? (connection: unknown) => refuseAuthBeforeTls(connection as AuthConnectionInternals, (remote) => this.authBeforeTls(remote)) : undefined;
+    return greetPromptly(server, prepare);
   }
 
   /**
@@ -291,12 +293,17 @@ export class SmtpListener {
     cb();
   }
 
+  private authBeforeTls(remote: string): void {
+    const err = new RelayError('TLS_REQUIRED', 'AUTH before STARTTLS');
+    this.log.info({ remote, errorCode: err.code }, `device login refused: ${err.message}`);
+  }
+
   private async onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, cb: (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void): Promise<void> {
     const remote = session.remoteAddress;
     const username = auth.username ?? '';
     if (!session.secure && this.plainLogin === 'tls-first') {
-      const err = new RelayError('TLS_REQUIRED', 'AUTH before STARTTLS');
-      this.log.info({ remote, username: auth.username, errorCode: err.code }, `device login refused: ${err.message}`);
+      // auth-before-tls.ts refuses the AUTH command itself; this stays as the rule's last word.
+      this.authBeforeTls(remote);
       return cb(replyError('TLS_REQUIRED'));
     }
     if (this.o.throttle.blockedFor(remote, username) > 0) {

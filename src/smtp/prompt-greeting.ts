@@ -44,11 +44,15 @@ type ConnectionConstructor = new (server: SMTPServer, socket: Socket, socketOpti
 /** Marks servers given a prompt greeting (tests check the relay's listeners are among them). */
 const PROMPT = Symbol('promptGreeting');
 
-/** Makes `server` greet new connections without the 100 ms early-talker wait. Returns the server. */
-export function greetPromptly(server: SMTPServer): SMTPServer {
+/**
+ * Makes `server` greet new connections without the 100 ms early-talker wait. Returns the server. `prepare` sees
+ * each new connection before it is set up (auth-before-tls.ts wraps its AUTH handler there).
+ */
+export function greetPromptly(server: SMTPServer, prepare?: (connection: unknown) => void): SMTPServer {
   const internals = server as unknown as ServerInternals & { [PROMPT]?: true };
   internals.connect = (socket: Socket, socketOptions?: unknown) => {
     const connection = new (SMTPConnection as unknown as ConnectionConstructor)(server, socket, socketOptions);
+    prepare?.(connection);
     internals.connections.add(connection);
     connection.on('error', (err) => internals._onError(err));
     connection.on('connect', (data) => internals._onClientConnect(data));

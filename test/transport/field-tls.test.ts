@@ -146,6 +146,8 @@ describe('SMTP', { skip }, () => {
       const refused = await swaks(starttls.port, swaksAuth);
       assert.notEqual(refused.code, 0);
       assert.match(refused.out, /<\*\* 530 5\.7\.0 Must issue a STARTTLS command first/);
+      // Refused at the AUTH command: the device was never asked for its user name or password over clear text.
+      assert.doesNotMatch(refused.out, / 334 /, refused.out);
       assert.match(starttls.log(), /device login refused.*without TLS/);
       // swaks needs Net::SSLeay for --tls, which Debian only recommends: curl is the STARTTLS client here.
       const afterTls = await run('curl', ['-sS', '-v', '--ssl-reqd', '--cacert', caFile, `smtp://127.0.0.1:${starttls.port}`, '--user', `${MFP.username}:${MFP.password}`, '--mail-from', 'fax@printer.local', '--mail-rcpt', 'desk@contoso.com', '-T', await message()]);

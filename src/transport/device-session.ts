@@ -12,6 +12,7 @@ import type { TlsMode } from '../config/schema.js';
 import { RelayError, isRelayError } from '../errors.js';
 import { errorFields, type Logger } from '../log.js';
 import { LineReader } from './line-reader.js';
+import type { LoginQueue } from './login-queue.js';
 import type { ListenerMetrics } from './listener-metrics.js';
 import type { RegisteredSession, SessionPhase, SessionProtocol } from './session-registry.js';
 import { splice, type Splice, type SpliceResult } from './splice.js';
@@ -60,6 +61,8 @@ export interface ProxyContext {
   devices: DeviceDirectory;
   throttle: FailureThrottle;
   tokens: TokenSource;
+  /** Bounds the upstream logins under way; a login past its queue is told to try again (LOGINS_BUSY). */
+  upstreamLogins: LoginQueue;
   upstream: UpstreamTarget;
   timeouts: ProxyTimeouts;
   limits: ProxyLimits;
@@ -246,8 +249,14 @@ export class DeviceSession implements RegisteredSession {
     this.phase = 'logging-in';
     this.socket.setTimeout(0); // the upstream dialogue has its own time limits
     try {
-      return await openUpstreamSession({ account: this.account, tokens: this.ctx.tokens, target: this.ctx.upstream, dialect, log: this.log });
+      const account = this.account;
+      return await this.ctx.upstreamLogins.run(async () => {
+        // A device that hung up (or a shutdown) while queued costs no upstream login.
+        if (this.destroyed || this.socket.destroyed) throw new RelayError('DEVICE_GONE', 'the device closed the connection while its login waited');
+        return openUpstreamSession({ account, tokens: this.ctx.tokens, target: this.ctx.upstream, dialect, log: this.log });
+      });
     } catch (err) {
+      if (isRelayError(err, 'LOGINS_BUSY')) this.ctx.metrics?.loginRefused?.(this.protocol, 'busy');
       this.phase = 'pre-auth'; // the device may try again
       this.armPreAuthTimer();
       throw err;

@@ -224,7 +224,7 @@ function loginAndIdle(wire: Wire, counts: Record<string, number>, deadline: numb
       if (line.startsWith('a OK')) break;
       if (line.startsWith('* BYE') || !/UNAVAILABLE/.test(line)) throw new Error(line);
       counts.busy = (counts.busy ?? 0) + 1;
-      await new Promise((r) => setTimeout(r, 100 + Math.random() * 400));
+      await new Promise((r) => setTimeout(r, 1000 + Math.random() * 1000)); // a device retries after a second or two
     }
     at('idle');
     wire.send('b IDLE');
@@ -233,7 +233,7 @@ function loginAndIdle(wire: Wire, counts: Record<string, number>, deadline: numb
   });
 }
 
-async function heldSessions(ports: Ports, relayPid: number, gc: () => Promise<NodeJS.MemoryUsage>): Promise<HeldStep[]> {
+async function heldSessions(ports: Ports, relayPid: number, gc: () => Promise<NodeJS.MemoryUsage>, snapshot: (file: string) => Promise<void>): Promise<HeldStep[]> {
   const maxHeld = Math.floor((hardLimit - 200) / 2);
   const generatorMax = softLimit - 200;
   const baseMemory = await gc();
@@ -272,6 +272,7 @@ async function heldSessions(ports: Ports, relayPid: number, gc: () => Promise<No
     }
     steps.push({ target: wanted, held: held.length, connectSeconds, loginSeconds, busyReplies: counts.busy ?? 0, failed: Object.entries(counts).filter(([k]) => k !== 'busy').map(([k, n]) => `${n} ${k}`).join(', ') || '0', rssMb: rss / 1024, kbPerSession: (rss - baseKb) / held.length, newLoginMs: p50(fresh) });
   }
+  if (process.env.BENCH_HEAP_SNAPSHOT) await snapshot(process.env.BENCH_HEAP_SNAPSHOT);
   for (const wire of held) wire.close();
   return steps;
 }
@@ -310,7 +311,11 @@ async function runRelay(label: string, config: Config, env: NodeJS.ProcessEnv, w
     out(`| POP3 RETR ${values.mb} MB (MB/s) | ${retr.direct.toFixed(0)} | ${retr.relay.toFixed(0)} | ${(retr.relay / retr.direct).toFixed(2)} |`);
   }
   if (withHeld && HELD_STEPS.length > 0) {
-    const steps = await heldSessions(p, child.pid!, gc);
+    const snapshot = async (file: string): Promise<void> => {
+      child.send({ type: 'snapshot', file });
+      await reply(child, 'snapshot');
+    };
+    const steps = await heldSessions(p, child.pid!, gc, snapshot);
     out('');
     out('| idle IMAP sessions (LOGIN burst, then IDLE) | held | connect (greeted) | LOGIN burst to IDLE | "try again" replies | failed | relay RSS | per session | new login p50 while held |');
     out('|---|---|---|---|---|---|---|---|---|');

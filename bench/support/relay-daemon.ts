@@ -3,12 +3,13 @@
  * limit are its own: the real Daemon with the configuration it is sent, signed in through the sandbox identity
  * simulator's device-code flow (the parent approves the code). Requests over IPC: `start`, `gc`, `stop`.
  */
+import { writeHeapSnapshot } from 'node:v8';
 import { pino } from 'pino';
 import type { Config } from '../../src/config/schema.js';
 import { Daemon } from '../../src/daemon.js';
 import { createLogger } from '../../src/log.js';
 
-type Request = { type: 'start'; config: Config; logFile: string } | { type: 'gc' } | { type: 'stop' };
+type Request = { type: 'start'; config: Config; logFile: string } | { type: 'gc' } | { type: 'snapshot'; file: string } | { type: 'stop' };
 
 let daemon: Daemon | null = null;
 const send = (reply: object): void => void process.send!(reply);
@@ -25,6 +26,8 @@ async function handle(request: Request): Promise<void> {
   } else if (request.type === 'gc') {
     (globalThis as { gc?: () => void }).gc?.();
     send({ type: 'gc', memory: process.memoryUsage() });
+  } else if (request.type === 'snapshot') {
+    send({ type: 'snapshot', file: writeHeapSnapshot(request.file) });
   } else {
     await daemon?.stop(2000);
     process.exit(0);

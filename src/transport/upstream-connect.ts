@@ -64,6 +64,9 @@ export function translateConnectError(err: unknown, host: string, port: number):
 export function connectUpstreamTls(host: string, port: number, extraCaPem: string | null, timeoutMs: number): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port, ...upstreamTlsOptions(host, extraCaPem) });
+    // Line dialogue, then a spliced interactive session (IDLE's DONE, short commands): Nagle would hold a small
+    // write back until the previous one is acknowledged, and the peer's delayed ACK can make that 40 ms.
+    socket.setNoDelay(true);
     const fail = (err: RelayError): void => {
       clearTimeout(timer);
       socket.destroy();

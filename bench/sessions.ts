@@ -11,6 +11,9 @@
  *
  *   npx tsx bench/sessions.ts [--logins 200] [--mb 25] [--held 1000,5000,10000] [--skip-no-extra-ca]
  *
+ * The held-session memory has its own baseline: bench/support/tls-holder.ts, a process that only holds idle TLS
+ * client connections to the same upstream (what Node and OpenSSL cost for a session's upstream half).
+ *
  * A held session costs the relay two descriptors (device and upstream); the children are started with their
  * descriptor limit raised to the hard limit, and the largest step is cut to what that limit allows.
  */
@@ -44,6 +47,7 @@ const MESSAGE_BYTES = Number(values.mb) * 1024 * 1024;
 const HELD_STEPS = values.held.split(',').map(Number).filter((n) => n > 0);
 const PASSWORD = 'bench';
 const here = fileURLToPath(new URL('.', import.meta.url));
+let caPemForBaseline = '';
 const FAKE_TOKEN = 'eyJ'.padEnd(1500, 'x'); // the fake upstream checks the XOAUTH2 shape, not the token
 
 const hardLimit = Number(execFileSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim()) || 1024;
@@ -322,6 +326,12 @@ async function runRelay(label: string, config: Config, env: NodeJS.ProcessEnv, w
     for (const s of steps) {
       out(`| ${s.target.toLocaleString('en')} | ${s.held.toLocaleString('en')} | ${s.connectSeconds.toFixed(1)} s | ${s.loginSeconds.toFixed(1)} s | ${s.busyReplies} | ${s.failed} | ${s.rssMb.toFixed(0)} MB | ${s.kbPerSession.toFixed(1)} KB | ${s.newLoginMs.toFixed(1)} ms |`);
     }
+    const holder = forkTs('support/tls-holder.ts', process.env, '--expose-gc');
+    const count = Math.min(5000, Math.floor((hardLimit - 200) / 2));
+    holder.send({ port: p.upImap, caPem: caPemForBaseline, count });
+    const floor = await reply<{ baseKb: number; heldKb: number; held: number }>(holder);
+    holder.kill();
+    out(`| direct baseline: a process holding only idle TLS client connections to the same upstream | ${floor.held.toLocaleString('en')} | | | | | ${((floor.heldKb - floor.baseKb) / 1024).toFixed(0)} MB | ${((floor.heldKb - floor.baseKb) / floor.held).toFixed(1)} KB | |`);
     if (steps.some((s) => s.held < s.target)) out(`(descriptor hard limit ${hardLimit}: the relay needs two per held session, so the largest step holds at most ${Math.floor((hardLimit - 200) / 2)})`);
   }
   child.send({ type: 'stop' });
@@ -336,6 +346,7 @@ async function main(): Promise<void> {
   const pki = await createPki('xoauth2-relay bench upstream CA');
   const caFile = join(dir, 'upstream-ca.pem');
   await writeFile(caFile, pki.caCertPem);
+  caPemForBaseline = pki.caCertPem;
   const cert = await pki.issueServerCertificate(['127.0.0.1', 'localhost']);
   const upstream = forkTs('support/fake-upstream.ts');
   upstream.send({ certPem: cert.certPem, keyPem: cert.keyPem, messageBytes: MESSAGE_BYTES || 1024 });

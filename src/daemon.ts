@@ -21,6 +21,7 @@ import { ImapListener } from './imap/imap-listener.js';
 import { Pop3Listener } from './pop3/pop3-listener.js';
 import { SmtpListener } from './smtp/listener.js';
 import { Spool } from './smtp/spool/index.js';
+import { LoginQueue } from './transport/login-queue.js';
 import { loadDeviceTlsMaterial, loadUpstreamExtraCa } from './transport/tls-options.js';
 import { MailboxSlots } from './transport/mailbox-slots.js';
 
@@ -145,7 +146,9 @@ export class Daemon {
     const devices = new DeviceDirectory(config.devices, createPasswordVerifier({ gate }));
     const throttle = new FailureThrottle();
     const tls = loadDeviceTlsMaterial(config);
-    const proxy = { config, devices, throttle, tls, tokens, upstreamExtraCaPem: upstreamCa, logger: log, metrics, slots };
+    // One queue for both proxies: the bound is on the process's upstream handshakes, whatever the protocol.
+    const upstreamLogins = new LoginQueue(config.logins.maxConcurrentUpstreamLogins, config.logins.maxQueuedUpstreamLogins);
+    const proxy = { config, devices, throttle, tls, tokens, upstreamExtraCaPem: upstreamCa, upstreamLogins, logger: log, metrics, slots };
     const listeners: Array<{ protocol: keyof BoundPorts; listener: Listener }> = [
       ...config.smtp.listen.map((listen) => ({ protocol: 'smtp' as const, listener: new SmtpListener({ config, current: () => live.config, listen, devices, throttle, tls, sink: spool, logger: log, metrics }) })),
       ...config.imap.listen.map((listen) => ({ protocol: 'imap' as const, listener: new ImapListener({ ...proxy, listen }) })),

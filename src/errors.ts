@@ -88,6 +88,16 @@ export const catalogue = {
     message: 'more device logins were waiting for a password check than logins.maxQueuedChecks allows (a login flood, or many devices at once): this one was told to try again later without checking',
     replies: { smtp: '454 4.7.0 Too many logins in progress, try again later', imap: 'NO [UNAVAILABLE] Too many logins in progress, try again later', pop3: '-ERR [SYS/TEMP] Too many logins in progress, try again later' },
   },
+  LOGINS_BUSY: {
+    kind: 'device',
+    message: 'more device logins were waiting for their upstream login than logins.maxQueuedUpstreamLogins allows (a burst of devices logging in at once): this one was told to try again later; raise logins.maxConcurrentUpstreamLogins if the mail server keeps up',
+    replies: { imap: 'NO [UNAVAILABLE] Too many logins in progress, try again later', pop3: '-ERR [SYS/TEMP] Too many logins in progress, try again later' },
+  },
+  DEVICE_GONE: {
+    kind: 'device',
+    message: 'the device closed its connection while its login waited for an upstream login slot: no upstream login was made',
+    replies: { imap: 'NO [UNAVAILABLE] Try again later', pop3: '-ERR [SYS/TEMP] Try again later' },
+  },
   SOURCE_NOT_ALLOWED: {
     kind: 'device',
     message: 'connection from an address that no device is allowed from',

@@ -223,6 +223,9 @@ export const configSchema = z
         maxCommandsBeforeLogin: z.number().int().min(5).max(10_000).default(50).meta({ description: 'IMAP and POP3: commands a connection may send before it logs in; past it the connection is closed' }),
         maxConcurrentChecks: z.number().int().min(1).max(16).nullable().default(null).meta({ description: 'password checks (scrypt, 32 MiB each, on the thread pool the spool\'s fsyncs also use) running at once; null: one less than the CPU cores, at most 2' }),
         maxQueuedChecks: z.number().int().min(0).max(10_000).default(20).meta({ description: 'password checks waiting for a slot; past it a login gets a temporary failure (SMTP 454) at once instead of a growing backlog' }),
+        preLoginTimeoutSeconds: z.number().min(5).max(3600).default(60).meta({ description: 'IMAP and POP3: silence allowed from a device before it has logged in (after the greeting, between commands, and for an implicit-TLS handshake); past it the relay answers BYE / -ERR and closes. The time a device waits for its own login reply (password check, upstream login) does not count. After login the session\'s idle limit applies instead (IMAP 31 minutes, POP3 10 minutes)' }),
+        maxConcurrentUpstreamLogins: z.number().int().min(1).max(10_000).default(64).meta({ description: 'IMAP and POP3: upstream logins (TLS connection and XOAUTH2 at the mail server) under way at once; more wait in a queue, so a burst of devices logging in together is served in turn' }),
+        maxQueuedUpstreamLogins: z.number().int().min(0).max(100_000).default(2000).meta({ description: 'IMAP and POP3: logins waiting for an upstream login slot; past it a login gets a temporary failure at once (IMAP NO [UNAVAILABLE], POP3 -ERR [SYS/TEMP]: "try again later") instead of a closed connection' }),
       })
       .strict()
       .prefault({})

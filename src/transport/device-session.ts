@@ -12,6 +12,7 @@ import type { LoginBeforeTls, TlsMode } from '../config/schema.js';
 import { RelayError, isRelayError } from '../errors.js';
 import { errorFields, type Logger } from '../log.js';
 import { LineReader } from './line-reader.js';
+import type { LoginQueue } from './login-queue.js';
 import type { ListenerMetrics } from './listener-metrics.js';
 import type { MailboxSlots } from './mailbox-slots.js';
 import type { RegisteredSession, SessionPhase, SessionProtocol } from './session-registry.js';
@@ -67,6 +68,8 @@ export interface ProxyContext {
   devices: DeviceDirectory;
   throttle: FailureThrottle;
   tokens: TokenSource;
+  /** Bounds the upstream logins under way; a login past its queue is told to try again (LOGINS_BUSY). */
+  upstreamLogins: LoginQueue;
   upstream: UpstreamTarget;
   timeouts: ProxyTimeouts;
   limits: ProxyLimits;
@@ -92,7 +95,8 @@ export class DeviceSession implements RegisteredSession {
   readonly closed: Promise<void>;
   private markClosed!: () => void;
   private readonly raw: Socket;
-  private readonly connectionLog: Logger;
+  /** The listener's logger: a session's loggers are its direct children (see authenticateDevice). */
+  private readonly listenerLog: Logger;
   private piped: Splice | null = null;
   private errors = 0;
   private commands = 0;
@@ -110,8 +114,8 @@ export class DeviceSession implements RegisteredSession {
     this.protocol = ctx.protocol;
     this.listener = ctx.listener;
     this.remote = socket.remoteAddress ?? 'unknown';
-    this.connectionLog = logger.child({ conn: id, remote: this.remote });
-    this.log = this.connectionLog;
+    this.listenerLog = logger;
+    this.log = logger.child({ conn: id, remote: this.remote });
     this.reader = this.newReader(socket);
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
     socket.on('error', (err) => this.log.debug(errorFields(err), 'device connection error'));
@@ -246,7 +250,9 @@ export class DeviceSession implements RegisteredSession {
     devices.mailboxLoggedIn(device, this.remote);
     this.device = device.name;
     this.account = device.account;
-    this.log = this.connectionLog.child({ device: device.name, account: device.account });
+    // A child of the listener's logger, not of the connection's: pino children inherit by prototype, so a child of
+    // a per-session child gets hidden classes of its own, kept for as long as the session is held (measured: 0.5 KB of heap per held session).
+    this.log = this.listenerLog.child({ conn: this.id, remote: this.remote, device: device.name, account: device.account });
     return device;
   }
 
@@ -257,9 +263,17 @@ export class DeviceSession implements RegisteredSession {
     this.socket.setTimeout(0); // the upstream dialogue has its own time limits
     try {
       const account = this.account;
-      const open = () => openUpstreamSession({ account, tokens: this.ctx.tokens, target: this.ctx.upstream, dialect, log: this.log });
+      // The mailbox's slot first, then a place in the process's login queue: a full mailbox waits on its own slots
+      // without holding a place that logins for other mailboxes could use.
+      const open = () =>
+        this.ctx.upstreamLogins.run(async () => {
+          // A device that hung up (or a shutdown) while it waited costs no upstream login.
+          if (this.destroyed || this.socket.destroyed) throw new RelayError('DEVICE_GONE', 'the device closed the connection while its login waited');
+          return openUpstreamSession({ account, tokens: this.ctx.tokens, target: this.ctx.upstream, dialect, log: this.log });
+        });
       return await (this.ctx.slots ? this.ctx.slots.hold(account, this.protocol, this.log, open) : open());
     } catch (err) {
+      if (isRelayError(err, 'LOGINS_BUSY')) this.ctx.metrics?.loginRefused?.(this.protocol, 'busy');
       this.phase = 'pre-auth'; // the device may try again
       this.armPreAuthTimer();
       throw err;
@@ -307,7 +321,7 @@ export class DeviceSession implements RegisteredSession {
 
   /** Where this session's failed TLS handshake is logged and counted. */
   private tlsReport(stage: TlsStage): TlsFailureReport {
-    return { protocol: this.protocol, listener: this.listener, stage, legacyDevices: this.ctx.legacyDevices, log: this.connectionLog, logNamesRemote: true, ...(this.ctx.metrics ? { metrics: this.ctx.metrics } : {}) };
+    return { protocol: this.protocol, listener: this.listener, stage, legacyDevices: this.ctx.legacyDevices, log: this.log, logNamesRemote: true, ...(this.ctx.metrics ? { metrics: this.ctx.metrics } : {}) };
   }
 
   private newReader(socket: Socket): LineReader {

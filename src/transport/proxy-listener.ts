@@ -14,6 +14,7 @@ import type { Config } from '../config/schema.js';
 import { RelayError } from '../errors.js';
 import { errorFields, type Logger } from '../log.js';
 import { ConnectionLimits } from './connection-limits.js';
+import { LoginQueue } from './login-queue.js';
 import { DeviceSession, type ProtocolLimits, type ProxyContext, type ProxyLimits, type ProxyTimeouts } from './device-session.js';
 import { SessionRegistry, type DrainResult, type SessionProtocol } from './session-registry.js';
 import { deviceTlsOptions, type DeviceTlsMaterial } from './tls-options.js';
@@ -21,6 +22,14 @@ import type { TokenSource } from './upstream-login.js';
 import { noListenerMetrics, type ListenerMetrics } from './listener-metrics.js';
 import type { MailboxSlots } from './mailbox-slots.js';
 import { handshakeDevice, sniffTls } from './tls-sniff.js';
+
+/**
+ * Connections the kernel may hold completed but not yet accepted. Node's default (511) overflows when hundreds
+ * of devices connect at once while the loop is busy with logins; past it, Linux answers with SYN cookies and
+ * then drops the device's final ACK, so the device believes it is connected and waits for a greeting that never
+ * comes (measured: 1,305 of a 3,000-connection burst). The kernel caps this at net.core.somaxconn (4096 by default).
+ */
+const LISTEN_BACKLOG = 4096;
 
 /** What `new ImapListener(…)` / `new Pop3Listener(…)` take. */
 export interface ProxyListenerOptions {
@@ -34,6 +43,8 @@ export interface ProxyListenerOptions {
   tokens: TokenSource;
   /** `upstreamTls.extraCaFile`'s PEM, or null. */
   upstreamExtraCaPem: string | null;
+  /** Bounds upstream logins (shared by the daemon's listeners); one of the listener's own from `config.logins` otherwise. */
+  upstreamLogins?: LoginQueue;
   logger: Logger;
   /** Overrides of the protocol's defaults (tests use short ones). */
   timeouts?: Partial<ProxyTimeouts>;
@@ -83,7 +94,7 @@ export class ProxyListener {
       maxCommandsBeforeLogin: o.config.logins.maxCommandsBeforeLogin,
       ...o.limits,
     };
-    const timeouts: ProxyTimeouts = { ...protocol.defaultTimeouts, ...o.timeouts };
+    const timeouts: ProxyTimeouts = { ...protocol.defaultTimeouts, preAuthMs: (o.config.logins.preLoginTimeoutSeconds ?? 60) * 1000, ...o.timeouts };
     this.limits = new ConnectionLimits(limits.maxConnectionsPerAddress, limits.maxConnectionsPerListener);
     const upstream = protocol.upstreamOf(o.config);
     this.ctx = {
@@ -96,6 +107,7 @@ export class ProxyListener {
       devices: o.devices,
       throttle: o.throttle,
       tokens: o.tokens,
+      upstreamLogins: o.upstreamLogins ?? new LoginQueue(o.config.logins.maxConcurrentUpstreamLogins ?? 64, o.config.logins.maxQueuedUpstreamLogins ?? 2000),
       upstream: { ...upstream, extraCaPem: o.upstreamExtraCaPem, connectTimeoutMs: timeouts.upstreamConnectMs, replyTimeoutMs: timeouts.upstreamReplyMs },
       timeouts,
       limits,
@@ -111,7 +123,7 @@ export class ProxyListener {
 
   /** Starts listening; resolves the port (useful with port 0). */
   async listen(): Promise<number> {
-    this.server.listen(this.o.listen.port, this.o.listen.host);
+    this.server.listen({ port: this.o.listen.port, host: this.o.listen.host, backlog: LISTEN_BACKLOG });
     await once(this.server, 'listening');
     const address = this.server.address();
     const port = typeof address === 'object' && address ? address.port : this.o.listen.port;

@@ -38,6 +38,8 @@ export interface Splice {
 
 /** Pipes `device` and `upstream` into each other until either side goes away. */
 export function splice(device: Socket, upstream: Socket, o: SpliceOptions): Splice {
+  // Only the linger time outlives this call: the closures below must not keep `o` (and its leftover buffers).
+  const lingerMs = o.lingerMs ?? 30_000;
   const result: SpliceResult = { end: 'device-closed', bytesFromDevice: 0, bytesFromUpstream: 0 };
   let decided = false;
   let lingerTimer: NodeJS.Timeout | null = null;
@@ -61,7 +63,7 @@ export function splice(device: Socket, upstream: Socket, o: SpliceOptions): Spli
     if (!decide(end)) return;
     device.end();
     upstream.end();
-    lingerTimer = setTimeout(() => destroyBoth(end), o.lingerMs ?? 30_000);
+    lingerTimer = setTimeout(() => destroyBoth(end), lingerMs);
     lingerTimer.unref();
   };
   const onClose = (): void => {

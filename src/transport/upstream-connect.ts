@@ -64,6 +64,9 @@ export function translateConnectError(err: unknown, host: string, port: number):
 export function connectUpstreamTls(host: string, port: number, extraCaPem: string | null, timeoutMs: number): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port, ...upstreamTlsOptions(host, extraCaPem) });
+    // Line dialogue, then a spliced interactive session (IDLE's DONE, short commands): Nagle would hold a small
+    // write back until the previous one is acknowledged, and the peer's delayed ACK can make that 40 ms.
+    socket.setNoDelay(true);
     const fail = (err: RelayError): void => {
       clearTimeout(timer);
       socket.destroy();
@@ -80,6 +83,8 @@ export function connectUpstreamTls(host: string, port: number, extraCaPem: strin
   });
 }
 
+const ignoreError = (): void => undefined;
+
 /** One upstream connection during the login dialogue. */
 export class UpstreamConnection {
   private readonly reader: LineReader;
@@ -91,12 +96,14 @@ export class UpstreamConnection {
     private readonly log: Logger,
   ) {
     this.reader = new LineReader(socket, { maxLineBytes: MAX_UPSTREAM_LINE });
-    socket.on('error', () => undefined); // the reader reports it as the end of the stream
-    socket.setTimeout(target.replyTimeoutMs, () => {
-      this.timedOut = true;
-      socket.destroy();
-    });
+    socket.on('error', ignoreError); // the reader reports it as the end of the stream
+    socket.setTimeout(target.replyTimeoutMs, this.onSilence);
   }
+
+  private readonly onSilence = (): void => {
+    this.timedOut = true;
+    this.socket.destroy();
+  };
 
   static async open(target: UpstreamTarget, log: Logger): Promise<UpstreamConnection> {
     const socket = await connectUpstreamTls(target.host, target.port, target.extraCaPem, target.connectTimeoutMs);
@@ -142,7 +149,11 @@ export class UpstreamConnection {
 
   /** Ends the dialogue: the socket (its idle timer off) and anything the server sent after its last reply. */
   release(): { socket: TLSSocket; leftover: Buffer } {
+    // The session that takes the socket over sets its own timer: this one's listener goes, or a held session would
+    // keep this object and its reader alive for hours. The no-op error listener stays (it holds nothing): an error
+    // before the new owner listens must not become an uncaught exception.
     this.socket.setTimeout(0);
+    this.socket.off('timeout', this.onSilence);
     return { socket: this.socket, leftover: this.reader.release() };
   }
 

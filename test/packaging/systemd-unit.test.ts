@@ -103,6 +103,7 @@ test('the unit runs the daemon unprivileged with state, credential, hardening an
   assert.equal(one('KillSignal'), 'SIGTERM');
   assert.ok(Number.parseInt(one('TimeoutStopSec') ?? '0', 10) > 20, 'longer than the daemon\'s 20 s drain');
   assert.equal(s.has('MemoryDenyWriteExecute'), false, 'V8 needs W+X memory');
+  assert.ok(Number.parseInt(one('LimitNOFILE') ?? '0', 10) >= 2 * 10_000 + 1024, 'two descriptors per held IMAP/POP3 session: 10,000 sessions need more than 20,000');
 });
 
 test('the sysusers.d file creates the service user (in a scratch root)', { skip: skip || (!sysusers && !process.env.CI ? 'systemd-sysusers not installed' : false) }, async () => {

@@ -5,37 +5,11 @@
  * time. With the bound they are served in turn; past the queue a login is told "try again" at once (IMAP
  * `NO [UNAVAILABLE]`, POP3 `-ERR [SYS/TEMP]`), never left hanging or closed. A queued login costs a closure.
  */
-import { RelayError } from '../errors.js';
+import { BoundedQueue } from '../bounded-queue.js';
 
-export class LoginQueue {
-  private running = 0;
-  private readonly waiting: Array<() => void> = [];
-
-  constructor(
-    /** Upstream logins under way at once. */
-    readonly concurrent: number,
-    /** Logins waiting for a slot; past it LOGINS_BUSY. */
-    readonly queued: number,
-  ) {}
-
-  /** Runs `login` when a slot is free; throws RelayError LOGINS_BUSY at once when the queue is full. */
-  async run<T>(login: () => Promise<T>): Promise<T> {
-    if (this.running >= this.concurrent) {
-      if (this.waiting.length >= this.queued) throw new RelayError('LOGINS_BUSY', `${this.running} upstream logins under way, ${this.waiting.length} waiting`);
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
-    } else this.running += 1;
-    try {
-      return await login();
-    } finally {
-      // The slot passes straight to the next waiter (running stays the same) or is given back.
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.running -= 1;
-    }
-  }
-
-  /** Logins under way and waiting, for tests and metrics. */
-  get load(): { running: number; waiting: number } {
-    return { running: this.running, waiting: this.waiting.length };
+export class LoginQueue extends BoundedQueue {
+  /** `concurrent` upstream logins under way at once, `queued` waiting; past it LOGINS_BUSY. */
+  constructor(concurrent: number, queued: number) {
+    super(concurrent, queued, 'LOGINS_BUSY', 'upstream logins');
   }
 }

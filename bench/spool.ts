@@ -374,7 +374,7 @@ async function main(): Promise<void> {
   row(`queue list --limit 101 at ${QUEUED} queued, ms`, null, listedFromDisk.p50, listedFromDisk.failed ?? 'p50 of 3: a page beyond the daemon\'s summary, read from the directory', 1);
   rows.push([`relay process RSS with ${QUEUED} queued, MB`, '-', fmt(rssMb(), 0), '-', 'relay, sandbox mailbox and identity simulator in one process']);
 
-  // With the worker running (it caches the queue and walks it on every commit) and with it stopped.
+  // With the worker running (it caches the queue and schedules per event, delivery-schedule.ts) and with it stopped.
   for (const mode of ['delivering', 'delivery paused'] as const) {
     if (mode === 'delivery paused') await daemon.delivery.stop(10_000);
     for (const clients of [1, 32]) {

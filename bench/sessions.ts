@@ -358,8 +358,7 @@ async function main(): Promise<void> {
   const config: Config = {
     ...base,
     smtp: { ...base.smtp, maxConnectionsPerAddress: 100_000, maxConnectionsPerListener: 100_000 },
-    // Every held session is on the one sandbox mailbox: lift the per-mailbox cap (Exchange's would be ~16–20), which
-    // the schema bounds at 50 for real deployments; the daemon takes this config without the schema's bounds.
+    // Every held session is on the one sandbox mailbox: lift the per-mailbox cap (Exchange's would be ~16–20).
     mailboxSessions: { maxPerMailbox: 100_000, waitSeconds: 10, maxWaitingPerMailbox: 100_000 },
     imap: { ...base.imap, upstream: { host: '127.0.0.1', port: up.imapPort } },
     pop3: { ...base.pop3, upstream: { host: '127.0.0.1', port: up.pop3Port } },

@@ -211,9 +211,9 @@ export const configSchema = z
       .meta({ description: 'devices fetch mail here; the relay logs in upstream with XOAUTH2 and splices the session' }),
     mailboxSessions: z
       .object({
-        maxPerMailbox: z.number().int().min(1).max(50).default(10).meta({ description: 'upstream IMAP and POP3 sessions one mailbox may hold at once through this relay (Exchange Online refuses more than about 16 to 20 per mailbox, counted over every client; keep room for Outlook and others)' }),
+        maxPerMailbox: z.number().int().min(1).max(100_000).default(10).meta({ description: 'upstream IMAP and POP3 sessions one mailbox may hold at once through this relay (Exchange Online refuses more than about 16 to 20 per mailbox, counted over every client; keep room for Outlook and others; only an upstream other than Exchange may want more)' }),
         waitSeconds: z.number().min(0).max(120).default(10).meta({ description: 'how long a device login waits for a free session slot of its mailbox before it is told to try again later (IMAP NO [UNAVAILABLE], POP3 -ERR [IN-USE])' }),
-        maxWaitingPerMailbox: z.number().int().min(0).max(1000).default(20).meta({ description: 'device logins that may wait for a slot of one mailbox at once; past it a login is told to try again later at once' }),
+        maxWaitingPerMailbox: z.number().int().min(0).max(100_000).default(20).meta({ description: 'device logins that may wait for a slot of one mailbox at once; past it a login is told to try again later at once' }),
       })
       .strict()
       .prefault({})

@@ -156,7 +156,7 @@ describe('loopback, no password', () => {
   test('the JSON API: status with accounts, spool and recent deliveries', async () => {
     const status = (await call(base, 'GET', '/api/status', { headers: { cookie } })).json();
     assert.deepEqual(Object.keys(status).sort(), ['accounts', 'generatedAt', 'recentDeliveries', 'spool', 'store']);
-    assert.deepEqual(Object.keys(status.accounts[0]).sort(), ['accessTokenExpiresAt', 'account', 'doctor', 'expiresAt', 'flow', 'lastRefresh', 'lastSignInFailure', 'mailbox', 'reason', 'signInExpiresAt', 'state', 'test', 'userCode', 'verificationUri']);
+    assert.deepEqual(Object.keys(status.accounts[0]).sort(), ['accessTokenExpiresAt', 'account', 'doctor', 'expiresAt', 'flow', 'lastRefresh', 'lastSignInFailure', 'mailbox', 'mailboxSessions', 'reason', 'signInExpiresAt', 'state', 'test', 'userCode', 'verificationUri']);
     assert.deepEqual(Object.keys(status.spool).sort(), ['counts', 'messages', 'notListed', 'oldestAgeSeconds', 'waiting']);
     assert.equal((await call(base, 'GET', '/api/nothing', { headers: { cookie } })).status, 404);
     assert.equal((await call(base, 'DELETE', '/api/status', { headers: { cookie } })).status, 405);

@@ -2,7 +2,7 @@
  * SMTP relay benchmark: devices → relay (spool, fsync) → delivery (STARTTLS + XOAUTH2) → sandbox mailbox, all on
  * loopback. Prints acceptance latency (what a scanner waits for its 250), end-to-end delivery time, throughput,
  * and memory; the baseline in the same run is direct XOAUTH2 submission to the same mailbox. Each device keeps
- * one connection (a new connection costs smtp-server's fixed 100 ms early-talker wait before the greeting).
+ * one connection for all its messages (bench/spool.ts measures a new connection per message).
  *
  *   npm run bench                 (defaults)
  *   npm run bench -- --small 400 --large 8 --large-mb 10 --devices 8
@@ -34,7 +34,8 @@ const DEVICES = Number(values.devices);
 
 function message(i: number, bodyBytes: number): string {
   const body = Buffer.alloc(Math.ceil((bodyBytes * 3) / 4), i & 0xff).toString('base64').replace(/.{76}/g, '$&\r\n');
-  return `From: scan@printer.local\r\nTo: ${SANDBOX_MAILBOX}\r\nSubject: bench ${i}\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n${body}\r\n`;
+  // From the mailbox itself: the sandbox, like Exchange, refuses a From header the token's user may not send as.
+  return `From: ${SANDBOX_MAILBOX}\r\nTo: ${SANDBOX_MAILBOX}\r\nSubject: bench ${i}\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n${body}\r\n`;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -52,8 +53,7 @@ async function send(port: number, messages: string[], devices: number, auth?: { 
   const latencies: number[] = [];
   let next = 0;
   const worker = async () => {
-    // One connection per device for all its messages: smtp-server holds every new connection's greeting
-    // 100 ms to catch early talkers, which would otherwise dominate the figures.
+    // One connection per device for all its messages (bench/spool.ts measures a session per message).
     const transport = auth
       ? nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, requireTLS: true, pool: true, maxConnections: 1, maxMessages: Infinity, tls: { ca: ca ? [ca] : undefined }, auth: { type: 'OAuth2', user: auth.user, accessToken: auth.accessToken } })
       : nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, pool: true, maxConnections: 1, maxMessages: Infinity });
@@ -103,20 +103,25 @@ async function main(): Promise<void> {
   process.stdout.write(`xoauth2-relay SMTP benchmark: ${SMALL} × ~10 KB and ${LARGE} × ${values['large-mb']} MB, ${DEVICES} device connections, loopback, Node ${process.version}\n`);
   process.stdout.write(`relay RSS at start ${rssMb().toFixed(0)} MB (bench process: relay, sandbox mailbox and identity simulator together)\n`);
 
-  for (const [label, count, size] of [['small (10 KB)', SMALL, 10 * 1024], ['large', LARGE, LARGE_BYTES]] as const) {
-    if (count === 0) continue;
-    const messages = Array.from({ length: count }, (_, i) => message(i, size));
-    const bytes = messages.reduce((n, m) => n + m.length, 0);
-
-    let have = await inbox();
-    let t0 = performance.now();
+  const loads = ([['small (10 KB)', SMALL, 10 * 1024], ['large', LARGE, LARGE_BYTES]] as const)
+    .filter(([, count]) => count > 0)
+    .map(([label, count, size]) => {
+      const messages = Array.from({ length: count }, (_, i) => message(i, size));
+      return { label, count, messages, bytes: messages.reduce((n, m) => n + m.length, 0) };
+    });
+  // Every direct baseline first: the relay's delivery keeps its authenticated connections open for a while after a
+  // load (connection reuse), and they count against the mailbox's 3, as at Exchange.
+  for (const { label, count, messages, bytes } of loads) {
+    const have = await inbox();
+    const t0 = performance.now();
     const direct = await send(world.mailbox.smtpPort, messages, Math.min(DEVICES, 3), { user: SANDBOX_MAILBOX, accessToken: token.token }, ca);
     await waitForCount(inbox, have + count, 600_000);
     report(`baseline: direct XOAUTH2, ${label}`, direct, bytes, performance.now() - t0, ' (3 connections, like Exchange allows)');
-
-    have = await inbox();
+  }
+  for (const { label, count, messages, bytes } of loads) {
+    const have = await inbox();
     const rssBefore = rssMb();
-    t0 = performance.now();
+    const t0 = performance.now();
     const accepted = await send(relayPort, messages, DEVICES);
     const acceptedMs = performance.now() - t0;
     await waitForCount(inbox, have + count, 600_000);

@@ -43,7 +43,7 @@ export async function portsProblem(ports: Array<{ option: string; port: number }
   for (const { option, port } of ports) {
     if (port === 0 || (await portIsFree(port))) continue;
     const holder = await portHolder(port);
-    const who = holder ? `pid ${holder.pid} (${holder.command})` : 'another program';
+    const who = holder ? `pid ${holder.pid} (${holder.shown})` : 'another program';
     const demo = holder && /(xoauth2-relay|cli\/main\.[jt]s)\S*\s.*\bdemo\b/.test(holder.command) ? ': another demo is running; stop it with Ctrl-C where it runs' : '';
     problems.push(`port ${port} (--${option}) on 127.0.0.1 is held by ${who}${demo}; or pass --${option} 0 for any free port`);
   }

@@ -20,8 +20,10 @@ export function portIsFree(port: number): Promise<boolean> {
 
 export interface PortHolder {
   pid: number;
-  /** The process's command line, shortened. */
+  /** The process's whole command line (what it is decided on: a long install path must not cut off its words). */
   command: string;
+  /** The same, shortened to 120 characters for a message. */
+  shown: string;
 }
 
 /** The process listening on `port` (any local address), or null when it cannot be seen. */
@@ -42,7 +44,9 @@ export async function portHolder(port: number): Promise<PortHolder | null> {
     for (const fd of fds) {
       const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
       const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
-      if (inode && inodes.has(inode)) return { pid: Number(pid), command: await commandLine(pid) };
+      if (!inode || !inodes.has(inode)) continue;
+      const command = await commandLine(pid);
+      return { pid: Number(pid), command, shown: command.length > 120 ? `${command.slice(0, 117)}...` : command };
     }
   }
   return null;
@@ -50,6 +54,5 @@ export async function portHolder(port: number): Promise<PortHolder | null> {
 
 async function commandLine(pid: string): Promise<string> {
   const raw = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-  const text = raw.split('\0').filter(Boolean).join(' ');
-  return text.length > 120 ? `${text.slice(0, 117)}...` : text || '?';
+  return raw.split('\0').filter(Boolean).join(' ') || '?';
 }

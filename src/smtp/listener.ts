@@ -17,6 +17,7 @@ import { RelayError, isRelayError, type ErrorCode } from '../errors.js';
 import { errorFields, type Logger } from '../log.js';
 import { ConnectionLimits } from '../transport/connection-limits.js';
 import { noListenerMetrics, type ListenerMetrics } from '../transport/listener-metrics.js';
+import { LISTEN_BACKLOG } from '../transport/listen-backlog.js';
 import { plainLoginRule, type PlainLogin } from '../transport/login-tls-rule.js';
 import { deviceTlsOptions, type DeviceTlsMaterial } from '../transport/tls-options.js';
 import { handshakeDevice, reportTlsFailure, sniffTls } from '../transport/tls-sniff.js';
@@ -240,7 +241,7 @@ export class SmtpListener {
 
   async listen(): Promise<number> {
     const net = this.front ?? this.server.server;
-    net.listen(this.o.listen.port, this.o.listen.host);
+    net.listen({ port: this.o.listen.port, host: this.o.listen.host, backlog: LISTEN_BACKLOG });
     await once(net, 'listening');
     const address = net.address();
     const port = typeof address === 'object' && address ? address.port : this.o.listen.port;

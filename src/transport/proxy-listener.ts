@@ -22,14 +22,8 @@ import type { TokenSource } from './upstream-login.js';
 import { noListenerMetrics, type ListenerMetrics } from './listener-metrics.js';
 import type { MailboxSlots } from './mailbox-slots.js';
 import { handshakeDevice, sniffTls } from './tls-sniff.js';
+import { LISTEN_BACKLOG } from './listen-backlog.js';
 
-/**
- * Connections the kernel may hold completed but not yet accepted. Node's default (511) overflows when hundreds
- * of devices connect at once while the loop is busy with logins; past it, Linux answers with SYN cookies and
- * then drops the device's final ACK, so the device believes it is connected and waits for a greeting that never
- * comes (measured: 1,305 of a 3,000-connection burst). The kernel caps this at net.core.somaxconn (4096 by default).
- */
-const LISTEN_BACKLOG = 4096;
 
 /** What `new ImapListener(…)` / `new Pop3Listener(…)` take. */
 export interface ProxyListenerOptions {

@@ -159,17 +159,29 @@ async function pop3Retr(wire: Wire): Promise<number> {
   return bytes / 1024 / 1024 / ((performance.now() - t0) / 1000);
 }
 
-/** MB/s, median of 3, relay and direct interleaved. */
-async function transfer(relay: () => Promise<Wire>, direct: () => Promise<Wire>, run: (w: Wire) => Promise<number>): Promise<{ relay: number; direct: number }> {
+/** CPU time (user + system, ms) a process has used, from /proc (10 ms resolution). */
+function cpuMsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
+/**
+ * MB/s, median of 3, relay and direct interleaved; with the relay's pid, also the relay's CPU milliseconds per
+ * transfer (median): what the splice costs, apart from what the three processes sharing two cores cost each other.
+ */
+async function transfer(relay: () => Promise<Wire>, direct: () => Promise<Wire>, run: (w: Wire) => Promise<number>, relayPid?: number): Promise<{ relay: number; direct: number; relayCpuMs: number }> {
   const rates = { relay: [] as number[], direct: [] as number[] };
+  const cpu: number[] = [];
   for (let i = 0; i < 3; i++) {
     for (const [key, login] of [['direct', direct], ['relay', relay]] as const) {
       const wire = await login();
+      const before = key === 'relay' && relayPid ? cpuMsOf(relayPid) : 0;
       rates[key].push(await run(wire));
+      if (key === 'relay' && relayPid) cpu.push(cpuMsOf(relayPid) - before);
       wire.close();
     }
   }
-  return { relay: p50(rates.relay), direct: p50(rates.direct) };
+  return { relay: p50(rates.relay), direct: p50(rates.direct), relayCpuMs: cpu.length > 0 ? p50(cpu) : NaN };
 }
 
 interface HeldStep {
@@ -309,10 +321,11 @@ async function runRelay(label: string, config: Config, env: NodeJS.ProcessEnv, w
   out(`| IMAP login p50 (ms, ${LOGINS} sequential) | ${imap.direct.toFixed(2)} | ${imap.relay.toFixed(2)} | ${(imap.relay / imap.direct).toFixed(2)} |`);
   out(`| POP3 login p50 (ms, ${LOGINS} sequential) | ${pop3.direct.toFixed(2)} | ${pop3.relay.toFixed(2)} | ${(pop3.relay / pop3.direct).toFixed(2)} |`);
   if (MESSAGE_BYTES > 0) {
-    const fetch = await transfer(() => relayImapLogin(p.relayImap), () => directImapLogin(p.upImap, ctx), imapFetch);
-    const retr = await transfer(() => relayPop3Login(p.relayPop3), () => directPop3Login(p.upPop3, ctx), pop3Retr);
+    const fetch = await transfer(() => relayImapLogin(p.relayImap), () => directImapLogin(p.upImap, ctx), imapFetch, child.pid);
+    const retr = await transfer(() => relayPop3Login(p.relayPop3), () => directPop3Login(p.upPop3, ctx), pop3Retr, child.pid);
     out(`| IMAP FETCH ${values.mb} MB (MB/s) | ${fetch.direct.toFixed(0)} | ${fetch.relay.toFixed(0)} | ${(fetch.relay / fetch.direct).toFixed(2)} |`);
     out(`| POP3 RETR ${values.mb} MB (MB/s) | ${retr.direct.toFixed(0)} | ${retr.relay.toFixed(0)} | ${(retr.relay / retr.direct).toFixed(2)} |`);
+    out(`(relay CPU per ${values.mb} MB transfer, median: FETCH ${fetch.relayCpuMs.toFixed(0)} ms, RETR ${retr.relayCpuMs.toFixed(0)} ms: TLS decryption upstream plus the second TCP stream to the device)`);
   }
   if (withHeld && HELD_STEPS.length > 0) {
     const snapshot = async (file: string): Promise<void> => {

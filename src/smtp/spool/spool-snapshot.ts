@@ -60,6 +60,8 @@ export async function removeSnapshot(layout: SpoolLayout): Promise<void> {
 /** Writes the snapshot at most once per `delayMs` after a change; failures are ignored (it is only a view). */
 export class SnapshotSchedule {
   private timer: NodeJS.Timeout | null = null;
+  /** The write under way, if any: stop() waits for it, so nothing lands in the spool after the daemon stopped. */
+  private writing: Promise<void> | null = null;
 
   constructor(
     private readonly write: () => Promise<void>,
@@ -70,13 +72,20 @@ export class SnapshotSchedule {
     if (this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.write().catch(() => undefined);
+      const writing: Promise<void> = this.write()
+        .catch(() => undefined)
+        .then(() => {
+          if (this.writing === writing) this.writing = null;
+        });
+      this.writing = writing;
     }, this.delayMs);
     this.timer.unref();
   }
 
-  stop(): void {
+  /** No further write; resolves once the one under way (if any) is done. */
+  async stop(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    await this.writing;
   }
 }

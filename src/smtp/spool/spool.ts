@@ -141,7 +141,7 @@ export class Spool extends EventEmitter<{ committed: [SpooledEnvelope] }> {
   /** The daemon stops: the summary for `queue list` is written a last time, with every change in it. */
   async close(): Promise<void> {
     if (!this.snapshot || !this.index) return;
-    this.snapshot.stop();
+    await this.snapshot.stop();
     const index = this.index;
     await this.applyChangeMarkers()
       .then(() => writeSnapshot(this.layout, index, this.now()))

@@ -103,6 +103,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
     async close() {
       await worker.stop(5000);
       await upstream.stop();
+      await spool.close(); // its summary write (≤ 1 s after a change) must not land in a directory being removed
       await rm(stateDir, { recursive: true, force: true });
     },
   };

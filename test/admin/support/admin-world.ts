@@ -73,7 +73,13 @@ export async function startAdminWorld(opts: AdminWorldOptions = {}): Promise<Adm
       admin: { listen: '127.0.0.1:0', ...(opts.adminPasswordHash ? { passwordHash: opts.adminPasswordHash } : {}), ...adminTls },
     },
   });
-  const daemon = await Daemon.start({ config: env.config, logger: env.logger, env: { ...process.env, ...KEY_ENV }, deliveryRescanMs: 200 });
+  // A world that fails half-way (a reserved upstream port taken meanwhile by another test file, under load) must not
+  // leave its servers listening: the test file would never exit, and the whole run would wait on it.
+  const daemon = await Daemon.start({ config: env.config, logger: env.logger, env: { ...process.env, ...KEY_ENV }, deliveryRescanMs: 200 }).catch(async (err: unknown) => {
+    await env.close().catch(() => undefined);
+    await rm(scratch, { recursive: true, force: true });
+    throw err;
+  });
   const metrics = new RelayMetrics();
   const unobserve = metrics.observe({ tokens: daemon.tokens, spool: daemon.spool, delivery: daemon.delivery });
   const listenersBound = { value: true };
@@ -108,6 +114,16 @@ export async function startAdminWorld(opts: AdminWorldOptions = {}): Promise<Adm
       await rm(scratch, { recursive: true, force: true });
     },
   };
+  try {
+    await finishStarting(world, opts, env, daemon, metrics, listenersBound, pki);
+  } catch (err) {
+    await world.close().catch(() => undefined);
+    throw err;
+  }
+  return world;
+}
+
+async function finishStarting(world: AdminWorld, opts: AdminWorldOptions, env: SandboxEnv, daemon: Daemon, metrics: RelayMetrics, listenersBound: { value: boolean }, pki: Pki): Promise<void> {
   if (opts.mailboxUp !== false) await world.startMailbox();
   const { testAccount, ...adminOptions } = opts.admin ?? {};
   world.admin = await startAdminServer({
@@ -124,7 +140,6 @@ export async function startAdminWorld(opts: AdminWorldOptions = {}): Promise<Adm
     doctorAccount: (account) => runDoctorOn(account, { config: env.config, tokens: daemon.tokens, account: (name) => daemon.tokens.get(name), extraCaPem: pki.caCertPem, logger: env.logger }),
     ...adminOptions,
   });
-  return world;
 }
 
 async function writeAdminCertificate(pki: Pki, dir: string): Promise<{ tls: { enabled: true; certFile: string; keyFile: string } }> {

@@ -4,10 +4,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { freePorts } from './peers/free-port.js';
 
 export interface TestRedis {
   port: number;
@@ -22,17 +23,6 @@ export interface TestRedis {
 export function redisAvailable(): { ok: true } | { ok: false; reason: string } {
   const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
   return probe.status === 0 ? { ok: true } : { ok: false, reason: 'redis-server is not installed (scripts/setup-debian.sh installs it)' };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
@@ -53,7 +43,8 @@ async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
 
 export async function startTestRedis(): Promise<TestRedis> {
   const dir = await mkdtemp(join(tmpdir(), 'xoauth2-relay-redis-'));
-  const port = await freePort();
+  // Below the ephemeral range, so no listen(0) of this or another test file takes it before redis-server binds it.
+  const [port] = (await freePorts(1)) as [number];
   let child: ChildProcess | null = null;
   const start = async () => {
     child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--protected-mode', 'no', '--loglevel', 'warning'], { stdio: 'ignore' });

@@ -49,6 +49,8 @@ test('12 messages for one mailbox: at most 3 connections, one AUTH and one token
     // Byte for byte, every message once.
     const expected = [...h.submitted.values()].map(sha256).sort();
     assert.deepEqual(received.map((r) => r.sha256).sort(), expected);
+    // The upstream has the bytes before the worker has removed them from the spool: wait for each delivery's record.
+    for (const id of h.submitted.keys()) await h.waitForEvent('delivered', id);
     assert.deepEqual(await h.spool.list(), []);
     t.diagnostic(`12 messages over ${connections} connections: ${sessions(h.upstream).map((v) => v.filter((x) => x === 'MAIL').length).join(' + ')}`);
   } finally {
